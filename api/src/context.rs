@@ -1,0 +1,90 @@
+//! What every request carries besides its body: a request id, and an idempotency key.
+
+use std::{future::Future, time::Instant};
+
+use tracing::{Instrument, info, info_span};
+use uuid::Uuid;
+use warp::{Filter, Reply, http::HeaderValue, reply::Response};
+
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x1d3e_5c7a_9b2f_4e6d_8a0c_2b4d_6f8e_0a1c);
+
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The client's `X-Request-Id` when it is sane, else a fresh UUID.
+    pub request_id: String,
+    idempotency_key: Option<String>,
+    method: String,
+    path: String,
+}
+
+pub fn request_context() -> impl Filter<Extract = (RequestContext,), Error = warp::Rejection> + Clone
+{
+    warp::header::optional::<String>("x-request-id")
+        .and(warp::header::optional::<String>("idempotency-key"))
+        .and(warp::method())
+        .and(warp::path::full())
+        .map(
+            |id: Option<String>,
+             key: Option<String>,
+             method: warp::http::Method,
+             path: warp::path::FullPath| {
+                let request_id = id
+                    .filter(|id| {
+                        !id.is_empty()
+                            && id.len() <= 128
+                            && id.bytes().all(|b| b.is_ascii_graphic())
+                    })
+                    .unwrap_or_else(|| Uuid::new_v4().to_string());
+                RequestContext {
+                    request_id,
+                    idempotency_key: key.filter(|k| !k.is_empty() && k.len() <= 255),
+                    method: method.to_string(),
+                    path: path.as_str().to_string(),
+                }
+            },
+        )
+}
+
+impl RequestContext {
+    /// The command context for `actor`. The client's idempotency key is scoped to the actor
+    /// and the route, so two users (or two endpoints) never share one.
+    pub fn command(&self, actor: &str) -> command::Context {
+        command::Context {
+            actor: actor.to_string(),
+            request_id: self.request_id.clone(),
+            idempotency_key: self.scoped_idempotency_key(actor),
+        }
+    }
+
+    /// The scoped key as a UUID: also usable as the id of an aggregate the request creates,
+    /// so that a repeated create meets the aggregate the first one made.
+    pub fn scoped_idempotency_key(&self, actor: &str) -> Option<String> {
+        self.idempotency_key.as_ref().map(|key| {
+            let scope = format!(
+                "{actor}\n{}\n{}\n{key}",
+                self.method,
+                self.path.trim_end_matches('/')
+            );
+            Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, scope.as_bytes()).to_string()
+        })
+    }
+
+    /// Runs a handler inside a span carrying the request id, logs the answer, and sends the
+    /// request id back as `X-Request-Id`.
+    pub async fn answer<R: Reply>(&self, handler: impl Future<Output = R>) -> Response {
+        let span = info_span!("request", request_id = %self.request_id, method = %self.method, path = %self.path);
+        let started = Instant::now();
+        let mut response = handler.instrument(span.clone()).await.into_response();
+        if let Ok(value) = HeaderValue::from_str(&self.request_id) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+        span.in_scope(|| {
+            info!(
+                status = response.status().as_u16(),
+                micros = started.elapsed().as_micros() as u64,
+                "answered"
+            )
+        });
+        response
+    }
+}

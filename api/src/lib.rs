@@ -1,0 +1,76 @@
+//! The front doors: one warp filter tree per platform, each speaking its own language.
+//!
+//! A door parses and validates a request, maps it to one command (through [`App::write`]) or
+//! one query of the `projection` crate, and answers in its own envelope. Doors share only
+//! what is here: the request context, body reading, token checking and CORS.
+
+pub mod auth;
+mod body;
+mod context;
+mod cors;
+pub mod courses;
+mod fallback;
+pub mod pai;
+
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+use command::{
+    Aggregate, CommandError, JetStreamStore, Outcome, Repository, course::Course, user::User,
+};
+use projection::{Database, checkpoint::Checkpoints};
+use warp::{Filter, Reply};
+
+pub use auth::{Principal, Tokens};
+pub use context::RequestContext;
+
+/// Everything a door needs, shared by every request.
+pub struct App {
+    pub courses: Repository<Course, JetStreamStore>,
+    pub users: Repository<User, JetStreamStore>,
+    pub db: Database,
+    pub checkpoints: Checkpoints,
+    pub tokens: Tokens,
+    /// How long a write waits for the read models to show it before answering anyway.
+    pub read_your_writes: Duration,
+}
+
+impl App {
+    /// Executes `command` on aggregate `id`, then waits (bounded) until the read models
+    /// hold its event, so the caller's next read sees its write.
+    pub async fn write<A: Aggregate>(
+        &self,
+        repository: &Repository<A, JetStreamStore>,
+        id: &str,
+        command: &A::Command,
+        ctx: &command::Context,
+    ) -> Result<Outcome, CommandError> {
+        let outcome = repository.execute(id, command, ctx).await?;
+        if !self
+            .checkpoints
+            .wait_for(outcome.seq, self.read_your_writes)
+            .await
+        {
+            tracing::warn!(
+                seq = outcome.seq,
+                "read models did not catch up in time; answering anyway"
+            );
+        }
+        Ok(outcome)
+    }
+}
+
+/// Every door, with CORS and the fallback for unknown paths.
+pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    cors::preflight()
+        .or(courses::routes(app.clone()))
+        .or(pai::routes(app))
+        .recover(fallback::recover)
+        .with(warp::reply::with::header(
+            "access-control-allow-origin",
+            "*",
+        ))
+        .with(warp::reply::with::header(
+            "access-control-expose-headers",
+            "X-Request-Id",
+        ))
+}

@@ -1,0 +1,116 @@
+//! OpenPAI's envelope: `{"code": "NoUserError", "message": …}`.
+
+use command::{CommandError, DomainError, StoreError};
+use projection::DbError;
+use serde_json::json;
+use warp::{
+    Reply,
+    http::StatusCode,
+    reply::{Response, json, with_status},
+};
+
+use crate::{Principal, Tokens, auth::AuthError, body::BodyError};
+
+#[derive(Debug)]
+pub struct PaiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl PaiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "InvalidParametersError", message)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NotFoundError",
+            "The requested resource does not exist.",
+        )
+    }
+
+    pub fn unknown(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UnknownError", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "UnknownError", message)
+    }
+
+    pub fn query(error: DbError) -> Self {
+        match error {
+            DbError::Unavailable(_) => Self::unavailable(error.to_string()),
+            _ => Self::unknown(error.to_string()),
+        }
+    }
+
+    /// A failure of the command path; `conflict` is what an existing aggregate means here.
+    pub fn command(error: CommandError, conflict: impl FnOnce() -> PaiError) -> Self {
+        match error {
+            CommandError::Domain(DomainError::AlreadyExists) => conflict(),
+            CommandError::Domain(DomainError::NotFound) => Self::not_found(),
+            CommandError::Domain(DomainError::Invalid(message)) => Self::invalid(message),
+            CommandError::Conflict => {
+                Self::new(StatusCode::CONFLICT, "ConflictError", error.to_string())
+            }
+            CommandError::Store(StoreError::Unavailable(message)) => Self::unavailable(message),
+            CommandError::Store(e) => Self::unknown(e.to_string()),
+        }
+    }
+}
+
+impl From<AuthError> for PaiError {
+    fn from(_: AuthError) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "UnauthorizedUserError",
+            "Guest is not allowed to do this operation.",
+        )
+    }
+}
+
+impl From<BodyError> for PaiError {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::TooLarge => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "EntityTooLargeError",
+                error.to_string(),
+            ),
+            BodyError::Read(_) => Self::invalid(error.to_string()),
+        }
+    }
+}
+
+impl Reply for PaiError {
+    fn into_response(self) -> Response {
+        with_status(
+            json(&json!({ "code": self.code, "message": self.message })),
+            self.status,
+        )
+        .into_response()
+    }
+}
+
+/// The caller behind `Authorization: Bearer`, who must be an admin.
+pub fn admin(tokens: &Tokens, header: Option<String>) -> Result<Principal, PaiError> {
+    let caller = tokens.verify_bearer(header.as_deref())?;
+    if !caller.admin {
+        return Err(PaiError::new(
+            StatusCode::FORBIDDEN,
+            "ForbiddenUserError",
+            "Non-admin is not allow to do this operation.",
+        ));
+    }
+    Ok(caller)
+}

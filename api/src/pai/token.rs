@@ -1,0 +1,116 @@
+//! `POST /api/v1/token`: log in with username and password, get an access token.
+
+use std::{sync::Arc, time::Duration};
+
+use serde_json::{Map, Value, json};
+use warp::{
+    http::StatusCode,
+    reply::{Response, json},
+};
+
+use super::errors::PaiError;
+use crate::{App, RequestContext, body::BodyError};
+
+/// OpenPAI's default token lifetime.
+const DEFAULT_EXPIRATION: u64 = 7 * 24 * 3600;
+const MAX_EXPIRATION: u64 = 365 * 24 * 3600;
+
+pub async fn issue(
+    ctx: RequestContext,
+    app: Arc<App>,
+    content_type: Option<String>,
+    body: Result<bytes::Bytes, BodyError>,
+) -> Response {
+    ctx.answer(async {
+        let params = parameters(content_type.as_deref(), &body?)?;
+        let username = required_string(&params, "username")?;
+        let password = required_string(&params, "password")?;
+        let expiration = expiration(&params)?;
+
+        let user = projection::users::user_by_name(&app.db.pool, &username)
+            .await
+            .map_err(PaiError::query)?;
+        // Verify against a decoy hash for unknown users, so both failures take as long.
+        let hash = user
+            .as_ref()
+            .map_or(command::password::decoy_hash().to_string(), |u| {
+                u.password_hash.clone()
+            });
+        let matches =
+            tokio::task::spawn_blocking(move || command::password::verify(&password, &hash))
+                .await
+                .map_err(|e| PaiError::unknown(e.to_string()))?;
+        let Some(user) = user else {
+            return Err(PaiError::new(
+                StatusCode::BAD_REQUEST,
+                "NoUserError",
+                format!("User {username} is not found."),
+            ));
+        };
+        if !matches {
+            return Err(PaiError::new(
+                StatusCode::BAD_REQUEST,
+                "IncorrectPassworkError",
+                "Password is incorrect.",
+            ));
+        }
+        let token = app
+            .tokens
+            .issue(&user.username, user.admin, Duration::from_secs(expiration))
+            .map_err(|e| PaiError::unknown(e.to_string()))?;
+        Ok(json(
+            &json!({ "token": token, "user": user.username, "admin": user.admin }),
+        ))
+    })
+    .await
+}
+
+/// The request's parameters from a form or a JSON object.
+fn parameters(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, PaiError> {
+    let is_form = content_type.is_some_and(|c| {
+        c.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    });
+    if is_form {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(body).map_err(|e| PaiError::invalid(e.to_string()))?;
+        return Ok(pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect());
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(PaiError::invalid("\"value\" must be an object")),
+        Err(e) => Err(PaiError::invalid(format!(
+            "Request body is not valid JSON: {e}"
+        ))),
+    }
+}
+
+pub(super) fn required_string(params: &Map<String, Value>, name: &str) -> Result<String, PaiError> {
+    match params.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        Some(Value::String(_)) => Err(PaiError::invalid(format!(
+            "\"{name}\" is not allowed to be empty"
+        ))),
+        None | Some(Value::Null) => Err(PaiError::invalid(format!("\"{name}\" is required"))),
+        Some(_) => Err(PaiError::invalid(format!("\"{name}\" must be a string"))),
+    }
+}
+
+fn expiration(params: &Map<String, Value>) -> Result<u64, PaiError> {
+    let seconds = match params.get("expiration") {
+        None | Some(Value::Null) => return Ok(DEFAULT_EXPIRATION),
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
+        Some(_) => None,
+    };
+    match seconds {
+        Some(s) if (1..=MAX_EXPIRATION).contains(&s) => Ok(s),
+        _ => Err(PaiError::invalid(format!(
+            "\"expiration\" must be a whole number of seconds from 1 to {MAX_EXPIRATION}"
+        ))),
+    }
+}

@@ -1,0 +1,19 @@
+//! The write side of Gantry: aggregates decide, the event store appends.
+//!
+//! A command is handled by [`Repository::execute`]: load the aggregate's state (from a cache,
+//! caught up from its subject of the log), `decide` on it (pure, in the aggregate's module),
+//! and append the resulting event with the aggregate's last stream sequence as the expected
+//! one. Invariants live in `decide` and nowhere else.
+
+mod aggregate;
+pub mod course;
+mod error;
+pub mod password;
+mod repository;
+mod store;
+pub mod user;
+
+pub use aggregate::Aggregate;
+pub use error::{CommandError, DomainError};
+pub use repository::{Context, Outcome, Repository};
+pub use store::{EventStore, JetStreamStore, StoreError};

@@ -1,0 +1,189 @@
+//! The event store: one JetStream stream per instance, one subject per aggregate.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{
+    self,
+    context::PublishErrorKind,
+    message::PublishMessage,
+    stream::{DirectGetErrorKind, StorageType},
+};
+use events::{Envelope, Recorded};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The aggregate's subject has moved past the expected sequence.
+    #[error("wrong last sequence")]
+    WrongLastSequence,
+    /// NATS or the stream cannot be reached now.
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    /// The log holds an event this build cannot read.
+    #[error("unreadable event at sequence {seq}: {reason}")]
+    Corrupt { seq: u64, reason: String },
+}
+
+/// What was appended: the event's stream sequence, and whether JetStream recognized the
+/// message id as one it already stored (then `seq` is the original's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub seq: u64,
+    pub duplicate: bool,
+}
+
+/// Append to and read from the log, aggregate by aggregate.
+pub trait EventStore: Send + Sync + 'static {
+    /// The events of one aggregate with a sequence above `after`, in order.
+    fn read_after(
+        &self,
+        aggregate: &str,
+        id: &str,
+        after: u64,
+    ) -> impl Future<Output = Result<Vec<Recorded>, StoreError>> + Send;
+
+    /// Appends `envelope` if the aggregate's last sequence is still `expected` (0: none yet).
+    /// `message_id` lets JetStream drop a repeat of the same write.
+    fn append(
+        &self,
+        envelope: &Envelope,
+        expected: u64,
+        message_id: Option<&str>,
+    ) -> impl Future<Output = Result<Appended, StoreError>> + Send;
+}
+
+/// The JetStream implementation of [`EventStore`].
+#[derive(Clone)]
+pub struct JetStreamStore {
+    js: jetstream::Context,
+    stream: jetstream::stream::Stream,
+    instance: String,
+}
+
+impl JetStreamStore {
+    /// Connects to the stream `<INSTANCE>_EVENTS`, creating it if it is missing.
+    pub async fn open(client: async_nats::Client, instance: &str) -> Result<Self, StoreError> {
+        let js = jetstream::new(client);
+        let stream = js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: stream_name(instance),
+                subjects: vec![format!("{instance}.ev.>")],
+                storage: StorageType::File,
+                allow_direct: true,
+                duplicate_window: Duration::from_secs(600),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self {
+            js,
+            stream,
+            instance: instance.to_string(),
+        })
+    }
+
+    pub fn stream(&self) -> &jetstream::stream::Stream {
+        &self.stream
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The subject of one aggregate: `<instance>.ev.<aggregate>.<id>`.
+    pub fn subject(&self, aggregate: &str, id: &str) -> String {
+        format!("{}.ev.{aggregate}.{id}", self.instance)
+    }
+
+    /// The filter that matches every event of the instance.
+    pub fn all_subjects(&self) -> String {
+        format!("{}.ev.>", self.instance)
+    }
+
+    /// The sequence of the last event in the log (0 when empty).
+    pub async fn last_sequence(&self) -> Result<u64, StoreError> {
+        let info = self
+            .stream
+            .get_info()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(info.state.last_sequence)
+    }
+}
+
+/// `<INSTANCE>_EVENTS`: JetStream stream names are conventionally upper case.
+pub fn stream_name(instance: &str) -> String {
+    format!("{}_EVENTS", instance.to_uppercase())
+}
+
+impl EventStore for JetStreamStore {
+    async fn read_after(
+        &self,
+        aggregate: &str,
+        id: &str,
+        after: u64,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        let subject = self.subject(aggregate, id);
+        let mut events = Vec::new();
+        let mut next = after + 1;
+        loop {
+            match self
+                .stream
+                .direct_get_next_for_subject(subject.as_str(), Some(next))
+                .await
+            {
+                Ok(message) => {
+                    let envelope = Envelope::from_bytes(&message.payload).map_err(|e| {
+                        StoreError::Corrupt {
+                            seq: message.sequence,
+                            reason: e.to_string(),
+                        }
+                    })?;
+                    next = message.sequence + 1;
+                    events.push(Recorded {
+                        seq: message.sequence,
+                        envelope,
+                    });
+                }
+                Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => return Ok(events),
+                Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+            }
+        }
+    }
+
+    async fn append(
+        &self,
+        envelope: &Envelope,
+        expected: u64,
+        message_id: Option<&str>,
+    ) -> Result<Appended, StoreError> {
+        let payload = envelope.to_bytes().map_err(|e| StoreError::Corrupt {
+            seq: 0,
+            reason: e.to_string(),
+        })?;
+        let mut message = PublishMessage::build()
+            .payload(payload.into())
+            .expected_last_subject_sequence(expected);
+        if let Some(id) = message_id {
+            message = message.message_id(id);
+        }
+        let subject = self.subject(&envelope.aggregate, &envelope.aggregate_id);
+        let ack = self
+            .js
+            .send_publish(subject, message)
+            .await
+            .map_err(publish_error)?
+            .await
+            .map_err(publish_error)?;
+        Ok(Appended {
+            seq: ack.sequence,
+            duplicate: ack.duplicate,
+        })
+    }
+}
+
+fn publish_error(e: async_nats::jetstream::context::PublishError) -> StoreError {
+    match e.kind() {
+        PublishErrorKind::WrongLastSequence => StoreError::WrongLastSequence,
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}

@@ -1,0 +1,99 @@
+//! The envelope: what one JetStream message of the event log carries.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::DomainEvent;
+
+/// Who caused an event, and when: the questions an admin asks of the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Meta {
+    /// The acting user (`admin`, `jimmy`), or `system:<role>` for Gantry itself.
+    pub actor: String,
+    /// The request id of the HTTP request that caused it (also its `X-Request-Id`).
+    pub request_id: String,
+    /// The event that caused this one, when a worker reacted to an event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub causation_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+    /// The client's idempotency key (scoped to actor and route), when it sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+/// One event as stored: identity, aggregate, type and schema version, data and meta.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub event_id: Uuid,
+    pub aggregate: String,
+    pub aggregate_id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub version: u32,
+    pub data: Value,
+    pub meta: Meta,
+}
+
+/// An envelope with the stream sequence JetStream gave it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub seq: u64,
+    pub envelope: Envelope,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("malformed event: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("unknown aggregate type {0:?}")]
+    UnknownAggregate(String),
+    #[error("event {event_type} has no upcaster from version {version}")]
+    UnknownVersion { event_type: String, version: u32 },
+    #[error("event does not serialize as {{type, data}}")]
+    NotTagged,
+}
+
+impl Envelope {
+    /// Wraps a domain event of aggregate `aggregate_id` for appending.
+    pub fn new<E: DomainEvent>(
+        aggregate_id: &str,
+        event: &E,
+        meta: Meta,
+    ) -> Result<Self, DecodeError> {
+        let Value::Object(mut tagged) = serde_json::to_value(event)? else {
+            return Err(DecodeError::NotTagged);
+        };
+        let Some(Value::String(event_type)) = tagged.remove("type") else {
+            return Err(DecodeError::NotTagged);
+        };
+        Ok(Self {
+            event_id: Uuid::new_v4(),
+            aggregate: E::AGGREGATE.to_string(),
+            aggregate_id: aggregate_id.to_string(),
+            event_type,
+            version: event.version(),
+            data: tagged.remove("data").unwrap_or(Value::Null),
+            meta,
+        })
+    }
+
+    /// Reads the typed event back, upcasting older versions first.
+    pub fn decode<E: DomainEvent>(&self) -> Result<E, DecodeError> {
+        if self.aggregate != E::AGGREGATE {
+            return Err(DecodeError::UnknownAggregate(self.aggregate.clone()));
+        }
+        let data = E::upcast(&self.event_type, self.version, self.data.clone())?;
+        let tagged = serde_json::json!({ "type": self.event_type, "data": data });
+        Ok(serde_json::from_value(tagged)?)
+    }
+
+    pub fn to_bytes(&self) -> Result<Vec<u8>, DecodeError> {
+        Ok(serde_json::to_vec(self)?)
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}

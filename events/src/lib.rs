@@ -1,0 +1,69 @@
+//! The domain events of Gantry and the envelope they travel in.
+//!
+//! Every change in Gantry is one event appended to the NATS JetStream stream of its
+//! instance, on the subject of its aggregate (`<instance>.ev.<aggregate>.<id>`). This crate
+//! holds only data: the envelope ([`Envelope`]), each aggregate's event enum, and the
+//! upcasters that turn an older schema version of an event into the current one, so that the
+//! command side, the projections and the workers all read the log the same way.
+
+pub mod course;
+mod envelope;
+pub mod user;
+
+pub use course::CourseEvent;
+pub use envelope::{DecodeError, Envelope, Meta, Recorded};
+pub use user::UserEvent;
+
+use serde::{Serialize, de::DeserializeOwned};
+
+/// What each aggregate's event enum provides so that it can be put into an envelope and
+/// read back from one.
+///
+/// Event enums are serialized adjacently tagged (`{"type": "CourseCreated", "data": {...}}`),
+/// which is exactly the `type` and `data` fields of the envelope.
+pub trait DomainEvent:
+    Serialize + DeserializeOwned + Clone + std::fmt::Debug + Send + Sync + 'static
+{
+    /// The aggregate type, also the subject token: `course`, `user`.
+    const AGGREGATE: &'static str;
+
+    /// The schema version written now for this event's type.
+    fn version(&self) -> u32 {
+        1
+    }
+
+    /// Turns the `data` of an older `version` of `event_type` into the current shape.
+    /// The default knows only version 1.
+    fn upcast(
+        event_type: &str,
+        version: u32,
+        data: serde_json::Value,
+    ) -> Result<serde_json::Value, DecodeError> {
+        if version == 1 {
+            Ok(data)
+        } else {
+            Err(DecodeError::UnknownVersion {
+                event_type: event_type.to_string(),
+                version,
+            })
+        }
+    }
+}
+
+/// Any event of the log, decoded by its aggregate: what projections and workers consume.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Course(CourseEvent),
+    User(UserEvent),
+}
+
+impl Event {
+    /// Decodes an envelope of any aggregate into its typed event.
+    pub fn decode(envelope: &Envelope) -> Result<Self, DecodeError> {
+        match envelope.aggregate.as_str() {
+            CourseEvent::AGGREGATE => envelope.decode().map(Event::Course),
+            UserEvent::AGGREGATE => envelope.decode().map(Event::User),
+            other => Err(DecodeError::UnknownAggregate(other.to_string())),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! The instance's PostgreSQL schema: connection pool, database creation, migrations.
+
+use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tracing::info;
+
+pub type Pool = deadpool_postgres::Pool;
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("bad database url: {0}")]
+    Config(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+}
+
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        DbError::Unavailable(e.to_string())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for DbError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        DbError::Unavailable(e.to_string())
+    }
+}
+
+/// A pool whose connections all use the instance's schema as their search path, so that
+/// queries name tables without a schema and several instances share one database.
+#[derive(Clone)]
+pub struct Database {
+    pub pool: Pool,
+    schema: String,
+    config: tokio_postgres::Config,
+}
+
+impl Database {
+    /// Connects to `url` (creating the database if it is missing) for schema `schema`.
+    pub async fn connect(url: &str, schema: &str) -> Result<Self, DbError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| DbError::Config(e.to_string()))?;
+        ensure_database(&config).await?;
+        config.options(format!("-c search_path={schema}"));
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .wait_timeout(Some(std::time::Duration::from_secs(5)))
+            .create_timeout(Some(std::time::Duration::from_secs(5)))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| DbError::Config(e.to_string()))?;
+        Ok(Self {
+            pool,
+            schema: schema.to_string(),
+            config,
+        })
+    }
+
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The connection settings, for a dedicated connection (LISTEN).
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    /// Creates the schema and runs the embedded migrations. Safe to run from several
+    /// processes at once: they take turns on an advisory lock.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let mut client = self.pool.get().await?;
+        let lock = format!("gantry-migrate-{}", self.schema);
+        client
+            .execute("SELECT pg_advisory_lock(hashtext($1))", &[&lock])
+            .await?;
+        let result = async {
+            client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", self.schema))
+                .await?;
+            let report = embedded::migrations::runner()
+                .run_async(&mut **client)
+                .await
+                .map_err(|e| DbError::Migration(e.to_string()))?;
+            for m in report.applied_migrations() {
+                info!(schema = %self.schema, migration = %m.name(), "applied migration");
+            }
+            Ok::<_, DbError>(())
+        }
+        .await;
+        client
+            .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&lock])
+            .await?;
+        result
+    }
+
+    /// Removes the schema and everything in it (tests clean up with this).
+    pub async fn drop_schema(&self) -> Result<(), DbError> {
+        let client = self.pool.get().await?;
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+                self.schema
+            ))
+            .await?;
+        Ok(())
+    }
+}
+
+async fn ensure_database(config: &tokio_postgres::Config) -> Result<(), DbError> {
+    let Some(name) = config.get_dbname().map(str::to_string) else {
+        return Ok(());
+    };
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin.connect(NoTls).await?;
+    let driver = tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await?
+        .is_some();
+    if !exists {
+        let created = client
+            .batch_execute(&format!(
+                "CREATE DATABASE \"{}\"",
+                name.replace('"', "\"\"")
+            ))
+            .await;
+        if let Err(e) = created {
+            // Another process may have created it at the same moment.
+            if e.code() != Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE)
+                && e.code() != Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+            {
+                return Err(e.into());
+            }
+        }
+        info!(database = %name, "created database");
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}

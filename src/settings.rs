@@ -1,0 +1,50 @@
+//! Configuration from the environment (and the same names as flags).
+
+use std::net::SocketAddr;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct Settings {
+    /// Where the HTTP doors listen.
+    #[arg(long, env = "GANTRY_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    #[arg(long, env = "GANTRY_NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+    /// The database is created if it is missing.
+    #[arg(
+        long,
+        env = "GANTRY_DATABASE_URL",
+        default_value = "postgres://root@127.0.0.1:5432/gantry"
+    )]
+    pub database_url: String,
+    /// Names the stream, the consumers and the SQL schema: instances sharing one NATS and
+    /// one PostgreSQL never touch each other.
+    #[arg(long, env = "GANTRY_INSTANCE", default_value = "gantry")]
+    pub instance: String,
+    /// The bootstrap admin, created at start if missing.
+    #[arg(long, env = "GANTRY_ADMIN_USER")]
+    pub admin_user: Option<String>,
+    #[arg(long, env = "GANTRY_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// How long a write waits for the read models to show it before answering anyway.
+    #[arg(long, env = "GANTRY_READ_YOUR_WRITES_MS", default_value_t = 5000)]
+    pub read_your_writes_ms: u64,
+}
+
+impl Settings {
+    /// The instance name goes into NATS subjects and SQL identifiers: keep it plain.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let name = &self.instance;
+        let plain = !name.is_empty()
+            && name.len() <= 40
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !plain {
+            anyhow::bail!(
+                "GANTRY_INSTANCE must be 1-40 characters of a-z, 0-9 and _, starting with a letter: {name:?}"
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests over HTTP against the real NATS JetStream and PostgreSQL.
+
+mod courses;
+mod helpers;
+mod pai;
+mod write_path;
