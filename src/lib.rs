@@ -109,8 +109,20 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
         tasks.spawn(projector.run(stop.clone()));
     }
     if roles.work {
-        let stop = stop.clone();
-        tasks.spawn(async move { workers::run(stop).await });
+        let cluster = match &settings.kubeconfig {
+            Some(path) => Some(
+                workers::Cluster::from_kubeconfig(path, &settings.jobs_namespace)
+                    .await
+                    .context("cannot reach the Kubernetes cluster")?,
+            ),
+            None => None,
+        };
+        tasks.spawn(workers::run(
+            store.stream().clone(),
+            instance.to_string(),
+            cluster,
+            stop.clone(),
+        ));
     }
     let mut http_addr = None;
     if roles.serve {

@@ -28,6 +28,12 @@ pub struct Settings {
     /// How long a write waits for the read models to show it before answering anyway.
     #[arg(long, env = "GANTRY_READ_YOUR_WRITES_MS", default_value_t = 5000)]
     pub read_your_writes_ms: u64,
+    /// The cluster the workers drive; without one they stay idle.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The namespace where jobs run.
+    #[arg(long, env = "GANTRY_JOBS_NAMESPACE", default_value = "default")]
+    pub jobs_namespace: String,
 }
 
 impl Settings {

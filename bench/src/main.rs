@@ -1,1 +1,57 @@
-fn main() {}
+//! `gantry-bench`: load and catch-up benchmarks of a running Gantry.
+//!
+//! - `http` drives the course doors of a running `gantry dev` (creates, then reads).
+//! - `catchup` fills a fresh instance's event stream and times the projector catching up.
+//! - `cleanup` removes an instance's stream and schema.
+
+mod catchup;
+mod cpu;
+mod http;
+mod instance;
+mod report;
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "gantry-bench", about = "Benchmarks of Gantry")]
+struct Cli {
+    /// Append the measured figures to this file (`metric|value|target|verdict` lines).
+    #[arg(long, global = true)]
+    summary: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Course creates, then course reads, against a running Gantry.
+    Http(http::Args),
+    /// Time the projector catching up with a log filled beforehand.
+    Catchup(catchup::Args),
+    /// Delete an instance's JetStream stream and PostgreSQL schema.
+    Cleanup(instance::Args),
+}
+
+/// Parses durations given in seconds, with a fraction if wanted (`2`, `0.5`).
+pub fn seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("not a number of seconds: {text:?}"))?;
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("not a duration: {text:?}"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let summary = report::Summary::new(cli.summary);
+    match cli.command {
+        Command::Http(args) => http::run(args, &summary).await,
+        Command::Catchup(args) => catchup::run(args, &summary).await,
+        Command::Cleanup(args) => instance::run(args).await,
+    }
+}

@@ -8,6 +8,7 @@
 
 pub mod course;
 mod envelope;
+pub mod schema;
 pub mod user;
 
 pub use course::CourseEvent;

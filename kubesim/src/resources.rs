@@ -16,6 +16,13 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// Part of `kubectl get all`?
+    pub fn in_category_all(&self) -> bool {
+        matches!(self.plural, "pods" | "services" | "deployments")
+    }
+}
+
+impl Resource {
     /// `v1` or `apps/v1`, as written in `apiVersion`.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
@@ -62,8 +69,9 @@ pub const PODS: usize = 2;
 pub const SERVICES: usize = 3;
 pub const PVCS: usize = 4;
 pub const DEPLOYMENTS: usize = 5;
+pub const EVENTS: usize = 6;
 
-pub static RESOURCES: [Resource; 6] = [
+pub static RESOURCES: [Resource; 7] = [
     Resource {
         group: "",
         version: "v1",
@@ -123,6 +131,17 @@ pub static RESOURCES: [Resource; 6] = [
         namespaced: true,
         short_names: &["deploy"],
         subresources: &["status", "scale"],
+    },
+    // Stored and served like any other kind; nothing in the simulator writes them.
+    Resource {
+        group: "",
+        version: "v1",
+        plural: "events",
+        singular: "event",
+        kind: "Event",
+        namespaced: true,
+        short_names: &["ev"],
+        subresources: &[],
     },
 ];
 

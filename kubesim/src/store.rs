@@ -24,6 +24,9 @@ pub struct Event {
     pub res: usize,
     pub event_type: &'static str,
     pub object: Arc<Value>,
+    /// The object before a MODIFIED change, so a filtered watch can tell an object that
+    /// enters or leaves its selection (sent as ADDED or DELETED).
+    pub previous: Option<Arc<Value>>,
     /// The watch line (`{"type":..,"object":..}\n`), serialized once for every watcher.
     pub line: Bytes,
 }
@@ -98,7 +101,13 @@ impl State {
         self.rv
     }
 
-    fn record(&mut self, res: usize, event_type: &'static str, object: Arc<Value>) {
+    fn record(
+        &mut self,
+        res: usize,
+        event_type: &'static str,
+        object: Arc<Value>,
+        previous: Option<Arc<Value>>,
+    ) {
         let mut line = serde_json::to_vec(&json!({"type": event_type, "object": &*object}))
             .unwrap_or_default();
         line.push(b'\n');
@@ -107,6 +116,7 @@ impl State {
             res,
             event_type,
             object,
+            previous,
             line: Bytes::from(line),
         }));
         while self.history.len() > HISTORY_LIMIT {
@@ -124,7 +134,7 @@ impl State {
         );
         let obj = Arc::new(obj);
         self.objects[res].insert(key, obj.clone());
-        self.record(res, "ADDED", obj.clone());
+        self.record(res, "ADDED", obj.clone(), None);
         obj
     }
 
@@ -136,8 +146,8 @@ impl State {
             meta::name(&obj).to_string(),
         );
         let obj = Arc::new(obj);
-        self.objects[res].insert(key, obj.clone());
-        self.record(res, "MODIFIED", obj.clone());
+        let previous = self.objects[res].insert(key, obj.clone());
+        self.record(res, "MODIFIED", obj.clone(), previous);
         obj
     }
 
@@ -147,7 +157,7 @@ impl State {
         let mut obj = (*old).clone();
         self.bump(&mut obj);
         let obj = Arc::new(obj);
-        self.record(res, "DELETED", obj.clone());
+        self.record(res, "DELETED", obj.clone(), None);
         Some(obj)
     }
 

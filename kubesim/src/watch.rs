@@ -72,6 +72,9 @@ pub fn serve(
         })?)),
     };
     let bookmarks = matches!(req.param("allowWatchBookmarks"), Some("true" | "1"));
+    // Watch-list (`sendInitialEvents=true`): the initial ADDED events end with a bookmark
+    // annotated `k8s.io/initial-events-end`.
+    let initial_events_end = matches!(req.param("sendInitialEvents"), Some("true" | "1"));
     let as_table = req.wants_table();
 
     let (tx, rx) = mpsc::channel::<Bytes>(64);
@@ -79,12 +82,25 @@ pub fn serve(
     let mut changes = store.subscribe();
     let mut shutdown = ctx.shutdown.clone();
     tokio::spawn(async move {
-        let line = |e: &Event| -> Bytes {
-            if as_table {
-                object_line(e.event_type, e.res, e.rv, &e.object, true)
+        // The line this watch sends for an event, if any: a MODIFIED object that enters
+        // the selection is ADDED to this watch, one that leaves it is DELETED.
+        let line = |e: &Event| -> Option<Bytes> {
+            if e.res != filter.res {
+                return None;
+            }
+            let now = filter.matches(e.res, &e.object);
+            let before = e.previous.as_ref().map(|p| filter.matches(e.res, p));
+            let event_type = match (e.event_type, before, now) {
+                (_, None, false) | ("MODIFIED", Some(false), false) => return None,
+                ("MODIFIED", Some(false), true) => "ADDED",
+                ("MODIFIED", Some(true), false) => "DELETED",
+                (t, _, _) => t,
+            };
+            Some(if as_table || event_type != e.event_type {
+                object_line(event_type, e.res, e.rv, &e.object, as_table)
             } else {
                 e.line.clone()
-            }
+            })
         };
         // The starting point: replay of history, or the current objects as ADDED.
         let (mut last, first): (u64, Result<Vec<Bytes>, ()>) = store.read(|st| match from {
@@ -99,11 +115,7 @@ pub fn serve(
             Some(rv) => match st.events_since(rv) {
                 Some(events) => {
                     let last = events.last().map(|e| e.rv).unwrap_or(rv);
-                    let lines = events
-                        .iter()
-                        .filter(|e| filter.matches(e.res, &e.object))
-                        .map(|e| line(e))
-                        .collect();
+                    let lines = events.iter().filter_map(|e| line(e)).collect();
                     (last.max(rv.min(st.rv)), Ok(lines))
                 }
                 None => (rv, Err(())),
@@ -125,6 +137,22 @@ pub fn serve(
             Ok(lines) => {
                 for l in lines {
                     if tx.send(l).await.is_err() {
+                        return;
+                    }
+                }
+                if initial_events_end && from.is_none() {
+                    let r = &RESOURCES[filter.res];
+                    let mark = json!({"type": "BOOKMARK", "object": {
+                        "kind": r.kind,
+                        "apiVersion": r.api_version(),
+                        "metadata": {
+                            "resourceVersion": last.to_string(),
+                            "annotations": {"k8s.io/initial-events-end": "true"},
+                        },
+                    }});
+                    let mut v = serde_json::to_vec(&mark).unwrap_or_default();
+                    v.push(b'\n');
+                    if tx.send(Bytes::from(v)).await.is_err() {
                         return;
                     }
                 }
@@ -179,7 +207,9 @@ pub fn serve(
             };
             for e in &news {
                 last = last.max(e.rv);
-                if filter.matches(e.res, &e.object) && tx.send(line(e)).await.is_err() {
+                if let Some(l) = line(e)
+                    && tx.send(l).await.is_err()
+                {
                     return;
                 }
             }

@@ -3,4 +3,5 @@
 mod courses;
 mod helpers;
 mod pai;
+mod workers;
 mod write_path;

@@ -90,7 +90,7 @@ pub fn resource_list(group: &str, version: &str) -> Value {
             "kind": r.kind,
             "verbs": VERBS,
             "shortNames": r.short_names,
-            "categories": if r.namespaced { json!(["all"]) } else { json!([]) },
+            "categories": if r.in_category_all() { json!(["all"]) } else { json!([]) },
         }));
         for sub in r.subresources {
             let mut entry = json!({

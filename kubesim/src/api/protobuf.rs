@@ -368,6 +368,54 @@ mod tests {
         );
     }
 
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// The body kubectl 1.32 sends for `kubectl create deployment web --image=nginx:1.25
+    /// --replicas=2 --port=80`.
+    #[test]
+    fn decodes_kubectl_create_deployment() {
+        let body = hex(
+            "6b3873000a150a07617070732f7631120a4465706c6f796d656e7412bd010a1f0a0377656212001a0022002a003200380042005a0a0a036170701203776562128b010802120c0a0a0a0361707012037765621a710a1c0a0012001a0022002a003200380042005a0a0a036170701203776562125112330a056e67696e78120a6e67696e783a312e32352a00320a0a001000185022002a0042006a007200800100880100900100a201001a00320042004a0052005800600068008201008a01009a0100c2010022020a00280038001a0c0800100018002000280038001a002200",
+        );
+        let v = decode(&body).unwrap();
+        assert_eq!(
+            v,
+            json!({
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "web", "labels": {"app": "web"}},
+                "spec": {
+                    "replicas": 2,
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "template": {
+                        "metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "nginx", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}]},
+                    },
+                },
+            })
+        );
+    }
+
+    /// `kubectl create service nodeport ns1 --tcp=80:8080`.
+    #[test]
+    fn decodes_kubectl_create_service() {
+        let body = hex(
+            "6b3873000a0d0a02763112075365727669636512680a1f0a036e733112001a0022002a003200380042005a0a0a0361707012036e733112410a1b0a0738302d38303830120354435018502207080010903f1a002800120a0a0361707012036e73311a0022084e6f6465506f72743a00420052005a00600068001a020a001a002200",
+        );
+        let v = decode(&body).unwrap();
+        assert_eq!(v["spec"]["type"], "NodePort");
+        assert_eq!(
+            v["spec"]["ports"],
+            json!([{"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080}])
+        );
+        assert_eq!(v["spec"]["selector"], json!({"app": "ns1"}));
+    }
+
     #[test]
     fn rejects_garbage() {
         assert!(decode(b"k8s\0\xff\xff").is_err());

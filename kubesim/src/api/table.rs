@@ -5,7 +5,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::meta;
-use crate::resources::{DEPLOYMENTS, NAMESPACES, NODES, PODS, PVCS, SERVICES};
+use crate::resources::{DEPLOYMENTS, EVENTS, NAMESPACES, NODES, PODS, PVCS, SERVICES};
+use crate::selectors::LabelSelector;
 
 /// Age as kubectl prints it (`42s`, `5m`, `3h`, `2d`).
 fn age(obj: &Value) -> String {
@@ -27,6 +28,26 @@ fn age(obj: &Value) -> String {
         s => format!("{}d", s / 86400),
     }
 }
+
+fn or_none(s: &str) -> &str {
+    if s.is_empty() { "<none>" } else { s }
+}
+
+/// A field of every container of a deployment's template, comma-separated.
+fn containers(dep: &Value, field: &str) -> String {
+    dep.pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.get(field).and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
+}
+
+/// Columns kubectl shows only with `-o wide`.
+const WIDE: &[&str] = &["IP", "Node", "Containers", "Images", "Selector"];
 
 fn int(obj: &Value, pointer: &str) -> i64 {
     obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
@@ -61,6 +82,8 @@ fn pod_cells(pod: &Value) -> Vec<Value> {
         json!(status),
         json!(restarts),
         json!(age(pod)),
+        json!(or_none(meta::str_at(pod, "/status/podIP"))),
+        json!(or_none(meta::str_at(pod, "/spec/nodeName"))),
     ]
 }
 
@@ -95,6 +118,8 @@ fn columns_and_cells(res: usize, obj: &Value) -> (Vec<(&'static str, &'static st
                 ("Status", "string"),
                 ("Restarts", "integer"),
                 ("Age", "string"),
+                ("IP", "string"),
+                ("Node", "string"),
             ],
             pod_cells(obj),
         ),
@@ -105,6 +130,9 @@ fn columns_and_cells(res: usize, obj: &Value) -> (Vec<(&'static str, &'static st
                 ("Up-to-date", "integer"),
                 ("Available", "integer"),
                 ("Age", "string"),
+                ("Containers", "string"),
+                ("Images", "string"),
+                ("Selector", "string"),
             ],
             vec![
                 json!(meta::name(obj)),
@@ -116,6 +144,13 @@ fn columns_and_cells(res: usize, obj: &Value) -> (Vec<(&'static str, &'static st
                 json!(int(obj, "/status/updatedReplicas")),
                 json!(int(obj, "/status/availableReplicas")),
                 json!(age(obj)),
+                json!(containers(obj, "name")),
+                json!(containers(obj, "image")),
+                json!(
+                    obj.pointer("/spec/selector")
+                        .map(|s| LabelSelector::from_object(s).to_query())
+                        .unwrap_or_default()
+                ),
             ],
         ),
         NODES => (
@@ -215,6 +250,26 @@ fn columns_and_cells(res: usize, obj: &Value) -> (Vec<(&'static str, &'static st
                 json!(age(obj)),
             ],
         ),
+        EVENTS => (
+            vec![
+                ("Last Seen", "string"),
+                ("Type", "string"),
+                ("Reason", "string"),
+                ("Object", "string"),
+                ("Message", "string"),
+            ],
+            vec![
+                json!(age(obj)),
+                json!(meta::str_at(obj, "/type")),
+                json!(meta::str_at(obj, "/reason")),
+                json!(format!(
+                    "{}/{}",
+                    meta::str_at(obj, "/involvedObject/kind").to_lowercase(),
+                    meta::str_at(obj, "/involvedObject/name")
+                )),
+                json!(meta::str_at(obj, "/message")),
+            ],
+        ),
         _ => (
             vec![("Name", "string"), ("Age", "string")],
             vec![json!(meta::name(obj)), json!(age(obj))],
@@ -233,7 +288,7 @@ pub fn table(res: usize, items: &[Arc<Value>], rv: u64) -> Value {
                 "type": kind,
                 "format": if *name == "Name" { "name" } else { "" },
                 "description": "",
-                "priority": 0,
+                "priority": if WIDE.contains(name) { 1 } else { 0 },
             })
         })
         .collect();

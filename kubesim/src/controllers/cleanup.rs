@@ -33,48 +33,50 @@ pub fn namespaces(st: &mut State) {
     }
 }
 
-/// Deletes the pods of nodes whose Ready condition is not True, so their owners
-/// recreate them elsewhere.
+/// Deletes the pods of nodes whose Ready condition is not True (and of nodes that are
+/// gone), so their owners recreate them elsewhere.
 pub fn evict_from_unready_nodes(st: &mut State) {
-    let unready: HashSet<String> = st
+    let ready: HashSet<String> = st
         .list(NODES, None)
-        .filter(|(_, n)| !scheduler::node_ready(n))
+        .filter(|(_, n)| scheduler::node_ready(n))
         .map(|(k, _)| k.1.clone())
         .collect();
-    if unready.is_empty() {
-        return;
-    }
     let doomed: Vec<(String, String)> = st
         .list(PODS, None)
-        .filter(|(_, p)| unready.contains(meta::str_at(p, "/spec/nodeName")))
+        .filter(|(_, p)| {
+            let node = meta::str_at(p, "/spec/nodeName");
+            !node.is_empty() && !ready.contains(node)
+        })
         .map(|(k, _)| k.clone())
         .collect();
     for (ns, name) in doomed {
-        tracing::info!(pod = %name, namespace = %ns, "evicting pod from a NotReady node");
+        tracing::info!(pod = %name, namespace = %ns, "evicting pod from a NotReady or missing node");
         st.remove(PODS, &ns, &name);
     }
 }
 
 /// Deletes pods whose controlling deployment is gone, and finishes foreground deletions.
 pub fn collect_garbage(st: &mut State) {
-    let owners: HashSet<String> = st
-        .list(DEPLOYMENTS, None)
-        .map(|(_, d)| meta::uid(d).to_string())
-        .collect();
-    let orphans: Vec<(String, String)> = st
-        .list(PODS, None)
-        .filter(|(_, p)| {
-            p.pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .is_some_and(|refs| {
-                    refs.iter().any(|r| {
-                        r.get("kind").and_then(Value::as_str) == Some("Deployment")
-                            && !owners.contains(r.get("uid").and_then(Value::as_str).unwrap_or(""))
+    let orphans: Vec<(String, String)> = {
+        let owners: HashSet<&str> = st
+            .list(DEPLOYMENTS, None)
+            .map(|(_, d)| meta::uid(d))
+            .collect();
+        st.list(PODS, None)
+            .filter(|(_, p)| {
+                p.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|refs| {
+                        refs.iter().any(|r| {
+                            r.get("kind").and_then(Value::as_str) == Some("Deployment")
+                                && !owners
+                                    .contains(r.get("uid").and_then(Value::as_str).unwrap_or(""))
+                        })
                     })
-                })
-        })
-        .map(|(k, _)| k.clone())
-        .collect();
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
     for (ns, name) in orphans {
         st.remove(PODS, &ns, &name);
     }

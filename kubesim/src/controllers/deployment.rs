@@ -2,7 +2,7 @@
 //! a `pod-template-hash` label, as a ReplicaSet's would), rolls old pods over once new
 //! ones are ready, and writes a status true to the pods.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
@@ -12,6 +12,9 @@ use crate::meta;
 use crate::ops;
 use crate::resources::{DEPLOYMENTS, NAMESPACES, PODS};
 use crate::store::State;
+
+/// Pods one deployment may create in one pass.
+const MAX_CREATES_PER_PASS: usize = 500;
 
 /// A short, stable hash of a pod template (FNV-1a of its JSON).
 fn template_hash(template: &Value) -> String {
@@ -59,15 +62,25 @@ fn pod_hash(pod: &Value) -> &str {
     meta::str_at(pod, "/metadata/labels/pod-template-hash")
 }
 
-/// Pods by the uid of their controlling owner.
-fn pods_by_owner(st: &State) -> HashMap<String, Vec<Arc<Value>>> {
+/// Pods by the uid of their controlling owner, for the owners in `only` (all when `None`).
+fn pods_by_owner(st: &State, only: Option<&HashSet<String>>) -> HashMap<String, Vec<Arc<Value>>> {
     let mut map: HashMap<String, Vec<Arc<Value>>> = HashMap::new();
     for (_, pod) in st.list(PODS, None) {
-        if let Some(uid) = meta::controller_uid(pod) {
+        if let Some(uid) = meta::controller_uid(pod)
+            && only.is_none_or(|o| o.contains(uid))
+        {
             map.entry(uid.to_string()).or_default().push(pod.clone());
         }
     }
     map
+}
+
+/// The deployments in `only` (all when `None`).
+fn deployments_in(st: &State, only: Option<&HashSet<String>>) -> Vec<Arc<Value>> {
+    st.list(DEPLOYMENTS, None)
+        .filter(|(_, d)| only.is_none_or(|o| o.contains(meta::uid(d))))
+        .map(|(_, d)| d.clone())
+        .collect()
 }
 
 fn new_pod(dep: &Value, hash: &str) -> Value {
@@ -120,14 +133,13 @@ fn removal_order(pods: &mut [Arc<Value>]) {
 }
 
 /// Creates and deletes pods so each deployment has `replicas` pods of its template.
-pub fn reconcile_pods(st: &mut State, mem: &mut Memory) {
-    let by_owner = pods_by_owner(st);
-    let deployments: Vec<Arc<Value>> = st
-        .list(DEPLOYMENTS, None)
-        .filter(|(_, d)| !meta::is_deleting(d))
-        .map(|(_, d)| d.clone())
-        .collect();
-    for dep in deployments {
+/// `only` narrows the work to deployments that changed, or whose pods did.
+pub fn reconcile_pods(st: &mut State, mem: &mut Memory, only: Option<&HashSet<String>>) {
+    let by_owner = pods_by_owner(st, only);
+    for dep in deployments_in(st, only) {
+        if meta::is_deleting(&dep) {
+            continue;
+        }
         let ns = meta::namespace(&dep);
         if st
             .get(NAMESPACES, "", ns)
@@ -144,7 +156,9 @@ pub fn reconcile_pods(st: &mut State, mem: &mut Memory) {
         let (mut current, mut old): (Vec<_>, Vec<_>) =
             owned.into_iter().partition(|p| pod_hash(p) == hash);
         if current.len() < replicas {
-            for _ in current.len()..replicas {
+            // A bounded batch per pass keeps the API responsive while a huge deployment
+            // fills up; the next pass creates the rest.
+            for _ in current.len()..replicas.min(current.len() + MAX_CREATES_PER_PASS) {
                 if let Err(e) = ops::create(st, PODS, new_pod(&dep, &hash), false) {
                     tracing::warn!(deployment = %meta::name(&dep), error = %e.message, "cannot create pod");
                     break;
@@ -230,11 +244,11 @@ fn max_unavailable(dep: &Value, replicas: usize) -> usize {
 }
 
 /// Writes each deployment's status from its pods, when it changed.
-pub fn reconcile_status(st: &mut State, mem: &mut Memory) {
-    let by_owner = pods_by_owner(st);
-    let deployments: Vec<Arc<Value>> = st.list(DEPLOYMENTS, None).map(|(_, d)| d.clone()).collect();
+/// `only` narrows the work to deployments that changed, or whose pods did.
+pub fn reconcile_status(st: &mut State, mem: &mut Memory, only: Option<&HashSet<String>>) {
+    let by_owner = pods_by_owner(st, only);
     let now = meta::now();
-    for dep in deployments {
+    for dep in deployments_in(st, only) {
         let name = meta::name(&dep);
         let hash = hash_of(mem, &dep);
         let pods = by_owner

@@ -6,13 +6,15 @@ pub mod cleanup;
 pub mod deployment;
 pub mod kubelet;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::meta;
+use crate::resources::{DEPLOYMENTS, PODS};
 use crate::store::{State, Store};
 
 /// What the controllers remember between passes (not persisted: rebuilt after a restart).
@@ -24,18 +26,52 @@ pub struct Memory {
     pub hashes: HashMap<String, (i64, String)>,
     /// Next pod IP suffix.
     pub next_ip: u32,
+    /// The resourceVersion the last pass had seen; 0 before the first pass.
+    pub seen_rv: u64,
 }
 
-/// One pass of every controller; returns when the next timed step is due.
+/// Deployments touched by the changes after `since` (a deployment changed, or one of its
+/// pods); `None` when every deployment needs a look (first pass, or history gone).
+fn touched_since(st: &State, since: u64) -> Option<HashSet<String>> {
+    if since == 0 {
+        return None;
+    }
+    let events = st.events_since(since)?;
+    let mut touched = HashSet::new();
+    for e in events {
+        match e.res {
+            DEPLOYMENTS => {
+                touched.insert(meta::uid(&e.object).to_string());
+            }
+            PODS => {
+                if let Some(uid) = meta::controller_uid(&e.object) {
+                    touched.insert(uid.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(touched)
+}
+
+/// One pass of every controller; returns when the next timed step is due. Deployments
+/// are looked at only when they or their pods changed since the last pass, so a pass
+/// costs little however many deployments there are.
 pub fn pass(st: &mut State, mem: &mut Memory, ready: Duration, now: Instant) -> Option<Instant> {
+    let since = mem.seen_rv;
     cleanup::namespaces(st);
     cleanup::evict_from_unready_nodes(st);
     cleanup::collect_garbage(st);
-    deployment::reconcile_pods(st, mem);
+    let touched = touched_since(st, since);
+    deployment::reconcile_pods(st, mem, touched.as_ref());
     let next = kubelet::reconcile(st, mem, ready, now);
-    deployment::reconcile_status(st, mem);
-    mem.bound_at
-        .retain(|_, t| now.duration_since(*t) < ready * 4 + Duration::from_secs(600));
+    let touched = touched_since(st, since);
+    deployment::reconcile_status(st, mem, touched.as_ref());
+    if mem.bound_at.len() > st.count(PODS) * 2 + 100 {
+        let live: HashSet<&str> = st.list(PODS, None).map(|(_, p)| meta::uid(p)).collect();
+        mem.bound_at.retain(|uid, _| live.contains(uid.as_str()));
+    }
+    mem.seen_rv = st.rv;
     next
 }
 
@@ -43,7 +79,16 @@ pub fn pass(st: &mut State, mem: &mut Memory, ready: Duration, now: Instant) -> 
 pub async fn run(store: Arc<Store>, ready: Duration, mut shutdown: watch::Receiver<bool>) {
     let mut mem = Memory::default();
     loop {
-        let next = store.write(|st| pass(st, &mut mem, ready, Instant::now()));
+        // A bug in a controller must not stop the cluster: log it and go on.
+        let next = store.write(|st| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pass(st, &mut mem, ready, Instant::now())
+            }))
+            .unwrap_or_else(|_| {
+                tracing::error!("a controller pass failed");
+                Some(Instant::now() + Duration::from_millis(500))
+            })
+        });
         let wake = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             _ = store.kick.notified() => {}

@@ -210,3 +210,48 @@ async fn discovery_and_version_answer() -> anyhow::Result<()> {
     sim.handle.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn tables_for_kubectl_get() -> anyhow::Result<()> {
+    let sim = Sim::start().await?;
+    let accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json";
+    let (code, v) = sim
+        .raw_accepting("GET", "/api/v1/nodes", "", accept, b"")
+        .await?;
+    assert_eq!(code, 200);
+    assert_eq!(v["kind"], "Table");
+    let columns: Vec<&str> = v["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(columns, ["Name", "Status", "Roles", "Age", "Version"]);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(v["rows"][0]["cells"][1], "Ready");
+
+    let (_, v) = sim
+        .raw_accepting("GET", "/apis/apps/v1/deployments", "", accept, b"")
+        .await?;
+    let columns: Vec<&str> = v["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["priority"] == 0)
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(columns, ["Name", "Ready", "Up-to-date", "Available", "Age"]);
+    let (_, v) = sim
+        .raw_accepting("GET", "/api/v1/pods", "", accept, b"")
+        .await?;
+    let columns: Vec<&str> = v["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["priority"] == 0)
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(columns, ["Name", "Ready", "Status", "Restarts", "Age"]);
+    sim.handle.shutdown().await?;
+    Ok(())
+}

@@ -67,9 +67,22 @@ impl Sim {
         content_type: &str,
         body: &[u8],
     ) -> anyhow::Result<(u16, Value)> {
+        self.raw_accepting(method, path, content_type, "application/json", body)
+            .await
+    }
+
+    /// Like [`Sim::raw`], with an `Accept` header.
+    pub async fn raw_accepting(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        accept: &str,
+        body: &[u8],
+    ) -> anyhow::Result<(u16, Value)> {
         let mut stream = tokio::net::TcpStream::connect(self.handle.addr()).await?;
         let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: kubesim\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: kubesim\r\nContent-Type: {content_type}\r\nAccept: {accept}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             body.len()
         );
         stream.write_all(head.as_bytes()).await?;

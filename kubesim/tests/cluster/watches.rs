@@ -119,3 +119,44 @@ async fn watch_replays_from_a_resource_version_and_ends_at_its_timeout() -> anyh
     sim.handle.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_streaming_list_watcher_gets_its_initial_events_then_changes() -> anyhow::Result<()> {
+    let sim = Sim::start().await?;
+    let ns = namespace(&sim.client, "stream").await?;
+    let api = Api::<Deployment>::namespaced(sim.client.clone(), &ns);
+    api.create(
+        &PostParams::default(),
+        &deployment("before", "nginx:1.25", 1),
+    )
+    .await?;
+    let mut stream = Box::pin(watcher(
+        api.clone(),
+        watcher::Config::default().streaming_lists(),
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut initial = Vec::new();
+    loop {
+        match tokio::time::timeout_at(deadline, stream.try_next()).await?? {
+            Some(watcher::Event::InitApply(d)) => initial.push(d.metadata.name.unwrap_or_default()),
+            Some(watcher::Event::InitDone) => break,
+            Some(_) => {}
+            None => anyhow::bail!("watch ended"),
+        }
+    }
+    assert_eq!(initial, ["before"]);
+    api.create(
+        &PostParams::default(),
+        &deployment("after", "nginx:1.25", 1),
+    )
+    .await?;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.try_next()).await?? {
+            Some(watcher::Event::Apply(d)) if d.metadata.name.as_deref() == Some("after") => break,
+            Some(_) => {}
+            None => anyhow::bail!("watch ended"),
+        }
+    }
+    sim.handle.shutdown().await?;
+    Ok(())
+}

@@ -1,0 +1,430 @@
+//! `gantry-bench http`: course creates, then course reads, against a running Gantry.
+//!
+//! Every create answers only after the read models hold it, so the create phase measures
+//! the whole write path: HTTP, command, JetStream append, projector, PostgreSQL, notify.
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use hdrhistogram::Histogram;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::{
+    cpu,
+    report::{self, Summary, verdict},
+    seconds,
+};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The Gantry to drive, e.g. `http://127.0.0.1:8080`.
+    #[arg(long)]
+    base: String,
+    #[arg(long, env = "GANTRY_ADMIN_USER", default_value = "admin")]
+    admin_user: String,
+    #[arg(long, env = "GANTRY_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: String,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds of load before measuring (each phase).
+    #[arg(long, default_value = "2", value_parser = seconds)]
+    warmup: Duration,
+    /// Seconds measured (each phase).
+    #[arg(long, default_value = "10", value_parser = seconds)]
+    duration: Duration,
+    /// How many users the created courses belong to.
+    #[arg(long, default_value_t = 8)]
+    owners: usize,
+    /// How long to wait for the admin to be able to log in.
+    #[arg(long, default_value = "60", value_parser = seconds)]
+    login_timeout: Duration,
+}
+
+/// Target of the create phase: creates per second and p99 in milliseconds.
+const CREATE_TARGET: (f64, f64) = (3000.0, 50.0);
+/// Target of the read phase.
+const GET_TARGET: (f64, f64) = (15000.0, 10.0);
+
+/// What one client saw.
+struct Tally {
+    /// Latencies of the requests that started inside the measured window.
+    latencies: Histogram<u64>,
+    /// 200 answers inside the measured window.
+    measured_ok: u64,
+    /// 200 answers in all, warm-up and the last request in flight included.
+    total_ok: u64,
+    /// Other answers by status, or `error: …` for requests that got no answer.
+    failures: BTreeMap<String, u64>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self {
+            latencies: report::histogram(),
+            measured_ok: 0,
+            total_ok: 0,
+            failures: BTreeMap::new(),
+        }
+    }
+
+    fn merge(&mut self, other: Tally) {
+        self.latencies
+            .add(&other.latencies)
+            .unwrap_or_else(|e| eprintln!("cannot merge latencies: {e}"));
+        self.measured_ok += other.measured_ok;
+        self.total_ok += other.total_ok;
+        for (k, v) in other.failures {
+            *self.failures.entry(k).or_default() += v;
+        }
+    }
+
+    fn failures_line(&self) -> String {
+        if self.failures.is_empty() {
+            return "none".into();
+        }
+        self.failures
+            .iter()
+            .map(|(k, v)| format!("{v}× {k}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// When the clients warm up, measure, and stop.
+#[derive(Clone, Copy)]
+struct Window {
+    measure_from: Instant,
+    stop_at: Instant,
+}
+
+impl Window {
+    fn starting_now(warmup: Duration, duration: Duration) -> Self {
+        let measure_from = Instant::now() + warmup;
+        Self {
+            measure_from,
+            stop_at: measure_from + duration,
+        }
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
+    if args.clients == 0 || args.owners == 0 {
+        bail!("--clients and --owners must be at least 1");
+    }
+    if args.duration.is_zero() {
+        bail!("--duration must be above 0");
+    }
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients.max(64) * 2)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let base = args.base.trim_end_matches('/').to_string();
+    let token = login(&http, &base, &args).await?;
+    let client = Arc::new(Client { http, base, token });
+    // Owners unique to this run, so that the lists hold only what this run created.
+    let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let owners: Arc<Vec<String>> = Arc::new(
+        (0..args.owners)
+            .map(|i| format!("bench{run_id}o{i}"))
+            .collect(),
+    );
+
+    println!(
+        "creates: {} clients, {:.1} s warm-up, {:.1} s measured",
+        args.clients,
+        args.warmup.as_secs_f64(),
+        args.duration.as_secs_f64()
+    );
+    let window = Window::starting_now(args.warmup, args.duration);
+    let creates = load(args.clients, window, {
+        let client = client.clone();
+        let owners = owners.clone();
+        move |worker, n, _rng| {
+            let client = client.clone();
+            let owner = owners[(worker + n as usize) % owners.len()].clone();
+            async move { create(&client, &owner, &format!("c{worker}n{n}")).await }
+        }
+    })
+    .await?;
+    let rate = creates.tally.measured_ok as f64 / args.duration.as_secs_f64();
+    let p99 = report::ms(&creates.tally.latencies, 0.99);
+    println!(
+        "creates: {:.0}/s, {}",
+        rate,
+        report::latency_line(&creates.tally.latencies)
+    );
+    println!("creates: failures {}", creates.tally.failures_line());
+    println!("creates: {}", creates.cpu);
+    summary.figure(
+        "course creates/s (64 clients)",
+        &format!("{rate:.0}"),
+        &format!("≥ {:.0}", CREATE_TARGET.0),
+        verdict(rate >= CREATE_TARGET.0),
+    );
+    summary.figure(
+        "course create p50 / p90 / p99 / max",
+        &format!(
+            "{:.1} / {:.1} / {:.1} / {:.1} ms",
+            report::ms(&creates.tally.latencies, 0.5),
+            report::ms(&creates.tally.latencies, 0.9),
+            p99,
+            report::max_ms(&creates.tally.latencies)
+        ),
+        &format!("p99 ≤ {:.0} ms", CREATE_TARGET.1),
+        verdict(p99 <= CREATE_TARGET.1),
+    );
+
+    let ids = list_ids(&client, &owners).await?;
+    let consistent = ids.len() as u64 == creates.tally.total_ok;
+    println!(
+        "creates: {} answered 200 (warm-up included), {} listed",
+        creates.tally.total_ok,
+        ids.len()
+    );
+    summary.figure(
+        "courses listed = creates answered 200",
+        &format!("{} = {}", ids.len(), creates.tally.total_ok),
+        "equal",
+        verdict(consistent),
+    );
+    if ids.is_empty() {
+        bail!("no course was created, so there is nothing to read");
+    }
+
+    println!(
+        "reads: {} clients over {} courses, {:.1} s warm-up, {:.1} s measured",
+        args.clients,
+        ids.len(),
+        args.warmup.as_secs_f64(),
+        args.duration.as_secs_f64()
+    );
+    let ids = Arc::new(ids);
+    let window = Window::starting_now(args.warmup, args.duration);
+    let reads = load(args.clients, window, {
+        let client = client.clone();
+        move |_worker, _n, rng| {
+            let client = client.clone();
+            let id = ids[rng.random_range(0..ids.len())].clone();
+            async move { get(&client, &id).await }
+        }
+    })
+    .await?;
+    let rate = reads.tally.measured_ok as f64 / args.duration.as_secs_f64();
+    let p99 = report::ms(&reads.tally.latencies, 0.99);
+    println!(
+        "reads: {:.0}/s, {}",
+        rate,
+        report::latency_line(&reads.tally.latencies)
+    );
+    println!("reads: failures {}", reads.tally.failures_line());
+    println!("reads: {}", reads.cpu);
+    summary.figure(
+        "course GETs/s (64 clients)",
+        &format!("{rate:.0}"),
+        &format!("≥ {:.0}", GET_TARGET.0),
+        verdict(rate >= GET_TARGET.0),
+    );
+    summary.figure(
+        "course GET p50 / p99",
+        &format!(
+            "{:.2} / {:.2} ms",
+            report::ms(&reads.tally.latencies, 0.5),
+            p99
+        ),
+        &format!("p99 ≤ {:.0} ms", GET_TARGET.1),
+        verdict(p99 <= GET_TARGET.1),
+    );
+    if !consistent {
+        bail!(
+            "{} creates answered 200 but {} courses are listed",
+            creates.tally.total_ok,
+            ids.len()
+        );
+    }
+    Ok(())
+}
+
+/// What one phase measured.
+struct Phase {
+    tally: Tally,
+    /// Who used the CPU during the measured window.
+    cpu: String,
+}
+
+/// Runs `clients` tasks, each sending `request(worker, n, rng)` back to back until the window
+/// closes. A request answers `Ok(status)` or `Err(reason)` when no answer came.
+async fn load<F, Fut>(clients: usize, window: Window, request: F) -> anyhow::Result<Phase>
+where
+    F: Fn(usize, u64, &mut StdRng) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<u16, String>> + Send,
+{
+    let mut tasks = JoinSet::new();
+    for worker in 0..clients {
+        let request = request.clone();
+        tasks.spawn(async move {
+            let mut tally = Tally::new();
+            let mut rng = StdRng::seed_from_u64(worker as u64);
+            let mut n = 0u64;
+            loop {
+                let started = Instant::now();
+                if started >= window.stop_at {
+                    break;
+                }
+                let answer = request(worker, n, &mut rng).await;
+                n += 1;
+                let measured = started >= window.measure_from;
+                match answer {
+                    Ok(200) => {
+                        tally.total_ok += 1;
+                        if measured {
+                            tally.measured_ok += 1;
+                            report::record(&mut tally.latencies, started.elapsed());
+                        }
+                    }
+                    Ok(status) => *tally.failures.entry(format!("HTTP {status}")).or_default() += 1,
+                    Err(reason) => *tally.failures.entry(reason).or_default() += 1,
+                }
+            }
+            tally
+        });
+    }
+    // The CPU breakdown covers the measured window only.
+    tokio::time::sleep_until(window.measure_from.into()).await;
+    let before = cpu::snapshot();
+    tokio::time::sleep_until(window.stop_at.into()).await;
+    let after = cpu::snapshot();
+    let mut tally = Tally::new();
+    while let Some(done) = tasks.join_next().await {
+        tally.merge(done.context("a client task failed")?);
+    }
+    Ok(Phase {
+        tally,
+        cpu: cpu::breakdown(&before, &after),
+    })
+}
+
+/// A short reason for a request that got no answer, without the URL.
+fn no_answer(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_body() || e.is_decode() {
+        "body"
+    } else {
+        "request"
+    };
+    format!("error: {kind}")
+}
+
+async fn create(client: &Client, owner: &str, name: &str) -> Result<u16, String> {
+    let response = client
+        .http
+        .post(format!("{}/v1/course/create", client.base))
+        .bearer_auth(&client.token)
+        .json(&json!({
+            "user": owner,
+            "name": name,
+            "introduction": "A course created by gantry-bench.",
+            "image": "nvidia/cuda:12.4.0-runtime-ubuntu22.04",
+            "level": "basic",
+            "GPU": 1,
+            "datasets": ["mnist"],
+        }))
+        .send()
+        .await
+        .map_err(no_answer)?;
+    let status = response.status().as_u16();
+    response.bytes().await.map_err(no_answer)?;
+    Ok(status)
+}
+
+async fn get(client: &Client, id: &str) -> Result<u16, String> {
+    let response = client
+        .http
+        .get(format!("{}/v1/course/get/{id}", client.base))
+        .bearer_auth(&client.token)
+        .send()
+        .await
+        .map_err(no_answer)?;
+    let status = response.status().as_u16();
+    response.bytes().await.map_err(no_answer)?;
+    Ok(status)
+}
+
+/// Logs in as the admin, retrying while the bootstrap admin is not yet projected.
+async fn login(http: &reqwest::Client, base: &str, args: &Args) -> anyhow::Result<String> {
+    let deadline = Instant::now() + args.login_timeout;
+    let mut last = String::new();
+    loop {
+        let answer = http
+            .post(format!("{base}/api/v1/token"))
+            .json(&json!({
+                "username": args.admin_user,
+                "password": args.admin_password,
+                "expiration": 24 * 3600,
+            }))
+            .send()
+            .await;
+        match answer {
+            Ok(response) => {
+                let status = response.status();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                if let Some(token) = body["token"].as_str() {
+                    return Ok(token.to_string());
+                }
+                last = format!("HTTP {status}: {body}");
+            }
+            Err(e) => last = e.to_string(),
+        }
+        if Instant::now() >= deadline {
+            bail!("cannot log in as {} at {base}: {last}", args.admin_user);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The ids of every course of `owners`, through `POST /v1/course/list`.
+async fn list_ids(client: &Client, owners: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for owner in owners {
+        let response = client
+            .http
+            .post(format!("{}/v1/course/list", client.base))
+            .bearer_auth(&client.token)
+            .json(&json!({ "user": owner }))
+            .send()
+            .await
+            .with_context(|| format!("cannot list the courses of {owner}"))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .with_context(|| format!("the course list of {owner} is not JSON"))?;
+        let Some(courses) = body["courses"].as_array().filter(|_| status.is_success()) else {
+            bail!("listing the courses of {owner} answered HTTP {status}: {body}");
+        };
+        for course in courses {
+            let Some(id) = course["id"].as_str() else {
+                bail!("a course of {owner} has no id: {course}");
+            };
+            ids.push(id.to_string());
+        }
+    }
+    Ok(ids)
+}

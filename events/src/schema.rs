@@ -1,0 +1,101 @@
+//! JSON Schemas of every event type and version, generated from the Rust types.
+//!
+//! The files in `schemas/` are checked against these by a test, so a type that changes
+//! without its schema being regenerated fails the build's tests. Regenerate with
+//! `GANTRY_WRITE_SCHEMAS=1 cargo test -p events schemas`.
+
+use schemars::{JsonSchema, schema_for};
+use serde_json::Value;
+
+use crate::{course, user};
+
+/// `(event type, version, schema of its data)` for every event.
+pub fn all() -> Vec<(&'static str, u32, Value)> {
+    fn of<T: JsonSchema>() -> Value {
+        serde_json::to_value(schema_for!(T)).unwrap_or(Value::Null)
+    }
+    vec![
+        ("CourseCreated", 1, of::<course::CourseCreated>()),
+        ("CourseUpdated", 1, of::<course::CourseUpdated>()),
+        ("CourseDeleted", 1, of::<course::CourseDeleted>()),
+        ("UserCreated", 1, of::<user::UserCreated>()),
+    ]
+}
+
+/// The file that holds one event type's schema: `<Type>.v<version>.json`.
+pub fn file_name(event_type: &str, version: u32) -> String {
+    format!("{event_type}.v{version}.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn schemas_dir() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas")
+    }
+
+    #[test]
+    fn schemas_in_the_repository_match_the_types() {
+        let write = std::env::var_os("GANTRY_WRITE_SCHEMAS").is_some();
+        for (event_type, version, schema) in all() {
+            let path = schemas_dir().join(file_name(event_type, version));
+            let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+            if write {
+                std::fs::write(&path, &text).unwrap();
+            }
+            let stored = std::fs::read_to_string(&path).unwrap_or_default();
+            assert_eq!(
+                stored,
+                text,
+                "{} is stale: regenerate with GANTRY_WRITE_SCHEMAS=1 cargo test -p events schemas",
+                path.display()
+            );
+        }
+    }
+
+    #[test]
+    fn every_event_type_has_a_schema() {
+        let names: Vec<&str> = all().iter().map(|(t, _, _)| *t).collect();
+        for variant in [
+            "CourseCreated",
+            "CourseUpdated",
+            "CourseDeleted",
+            "UserCreated",
+        ] {
+            assert!(names.contains(&variant), "{variant}");
+        }
+    }
+
+    #[test]
+    fn an_envelope_round_trips_its_event() {
+        let event = crate::CourseEvent::CourseUpdated(course::CourseUpdated {
+            name: Some("n".into()),
+            ..Default::default()
+        });
+        let meta = crate::Meta {
+            actor: "admin".into(),
+            request_id: "r".into(),
+            causation_id: None,
+            occurred_at: chrono::Utc::now(),
+            idempotency_key: None,
+        };
+        let envelope = crate::Envelope::new("id-1", &event, meta).unwrap();
+        assert_eq!(envelope.event_type, "CourseUpdated");
+        assert_eq!(envelope.data, serde_json::json!({ "name": "n" }));
+        let back = crate::Envelope::from_bytes(&envelope.to_bytes().unwrap()).unwrap();
+        assert_eq!(back.decode::<crate::CourseEvent>().unwrap(), event);
+        assert!(matches!(
+            crate::Event::decode(&back),
+            Ok(crate::Event::Course(_))
+        ));
+        let mut unknown = back.clone();
+        unknown.version = 7;
+        assert!(
+            unknown.decode::<crate::CourseEvent>().is_err(),
+            "no upcaster from version 7"
+        );
+    }
+}
