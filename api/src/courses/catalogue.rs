@@ -148,9 +148,6 @@ pub async fn create(
         check_required("name", &new.name)?;
         check_gpu(new.gpu)?;
         check_datasets(&new.datasets)?;
-        let id = ctx
-            .scoped_idempotency_key(&caller.username)
-            .unwrap_or_else(|| Uuid::new_v4().to_string());
         let command = CourseCommand::Create(CourseCreated {
             owner,
             name: new.name.clone(),
@@ -160,9 +157,20 @@ pub async fn create(
             gpu: new.gpu,
             datasets: new.datasets,
         });
-        app.write(&app.courses, &id, &command, &ctx.command(&caller.username))
-            .await
-            .map_err(|e| CourseError::command(e, "Failed to create course information"))?;
+        let ctx_command = ctx.command(&caller.username);
+        let written = match ctx.scoped_idempotency_key(&caller.username) {
+            Some(id) => app.write(&app.courses, &id, &command, &ctx_command).await,
+            None => {
+                app.write_new(
+                    &app.courses,
+                    &Uuid::new_v4().to_string(),
+                    &command,
+                    &ctx_command,
+                )
+                .await
+            }
+        };
+        written.map_err(|e| CourseError::command(e, "Failed to create course information"))?;
         Ok::<_, CourseError>(message(format!("Course {} created successfully", new.name)))
     })
     .await

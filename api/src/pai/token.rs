@@ -65,14 +65,16 @@ pub async fn issue(
     .await
 }
 
-/// The request's parameters from a form or a JSON object.
+/// The request's parameters from a JSON object or a form. A body that opens with `{` is
+/// JSON whatever its Content-Type says (`curl -d '{...}'` labels it a form).
 fn parameters(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, PaiError> {
+    let looks_like_json = body.trim_ascii_start().first() == Some(&b'{');
     let is_form = content_type.is_some_and(|c| {
         c.trim_start()
             .to_ascii_lowercase()
             .starts_with("application/x-www-form-urlencoded")
     });
-    if is_form {
+    if is_form && !looks_like_json {
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_bytes(body).map_err(|e| PaiError::invalid(e.to_string()))?;
         return Ok(pairs

@@ -26,7 +26,7 @@ pub struct Memory {
     pub hashes: HashMap<String, (i64, String)>,
     /// Next pod IP suffix.
     pub next_ip: u32,
-    /// The resourceVersion the last pass had seen; 0 before the first pass.
+    /// Changes up to this resourceVersion have been handled; 0 before the first pass.
     pub seen_rv: u64,
 }
 
@@ -63,6 +63,9 @@ pub fn pass(st: &mut State, mem: &mut Memory, ready: Duration, now: Instant) -> 
     cleanup::evict_from_unready_nodes(st);
     cleanup::collect_garbage(st);
     let touched = touched_since(st, since);
+    // What the steps below change is looked at again by the next pass (a pod that became
+    // ready may let its deployment remove an old one).
+    let cursor = st.rv;
     deployment::reconcile_pods(st, mem, touched.as_ref());
     let next = kubelet::reconcile(st, mem, ready, now);
     let touched = touched_since(st, since);
@@ -71,7 +74,7 @@ pub fn pass(st: &mut State, mem: &mut Memory, ready: Duration, now: Instant) -> 
         let live: HashSet<&str> = st.list(PODS, None).map(|(_, p)| meta::uid(p)).collect();
         mem.bound_at.retain(|uid, _| live.contains(uid.as_str()));
     }
-    mem.seen_rv = st.rv;
+    mem.seen_rv = cursor;
     next
 }
 
