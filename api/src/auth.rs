@@ -98,10 +98,11 @@ impl Tokens {
     }
 }
 
-/// The raw `Authorization` header, for a door to check in its own words.
-pub fn authorization() -> impl Filter<Extract = (Option<String>,), Error = warp::Rejection> + Clone
-{
-    warp::header::optional::<String>("authorization")
+/// The raw `Authorization` header, for a door to check in its own words. Never rejects:
+/// bytes that are not text become a token that fails to verify.
+pub fn authorization()
+-> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone {
+    crate::context::header_text("authorization")
 }
 
 #[cfg(test)]

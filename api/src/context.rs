@@ -17,10 +17,22 @@ pub struct RequestContext {
     path: String,
 }
 
-pub fn request_context() -> impl Filter<Extract = (RequestContext,), Error = warp::Rejection> + Clone
-{
-    warp::header::optional::<String>("x-request-id")
-        .and(warp::header::optional::<String>("idempotency-key"))
+/// A request header as text, if present; bytes that are not UTF-8 are replaced, so that a
+/// door answers a malformed header itself instead of the request being turned away.
+pub fn header_text(
+    name: &'static str,
+) -> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone {
+    warp::header::headers_cloned().map(move |headers: warp::http::HeaderMap| {
+        headers
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    })
+}
+
+pub fn request_context()
+-> impl Filter<Extract = (RequestContext,), Error = std::convert::Infallible> + Clone {
+    header_text("x-request-id")
+        .and(header_text("idempotency-key"))
         .and(warp::method())
         .and(warp::path::full())
         .map(

@@ -15,7 +15,7 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
             "405 method not allowed".to_string(),
         )
     } else {
-        (StatusCode::BAD_REQUEST, format!("{rejection:?}"))
+        (StatusCode::BAD_REQUEST, "400 bad request".to_string())
     };
     Ok(warp::reply::with_status(
         warp::reply::json(&json!({ "error": true, "message": text })),

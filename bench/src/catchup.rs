@@ -247,7 +247,7 @@ async fn publish(args: &Args, events: Vec<(String, Vec<u8>)>) -> anyhow::Result<
 async fn await_acks(pending: &mut VecDeque<PublishAckFuture>, count: usize) -> anyhow::Result<()> {
     let n = count.min(pending.len());
     let acks: Vec<PublishAckFuture> = pending.drain(..n).collect();
-    for ack in futures::future::join_all(acks).await {
+    for ack in futures::future::join_all(acks.into_iter().map(IntoFuture::into_future)).await {
         ack.context("JetStream did not acknowledge an event")?;
     }
     Ok(())

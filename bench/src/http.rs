@@ -213,6 +213,7 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
         args.warmup.as_secs_f64(),
         args.duration.as_secs_f64()
     );
+    let listed = ids.len();
     let ids = Arc::new(ids);
     let window = Window::starting_now(args.warmup, args.duration);
     let reads = load(args.clients, window, {
@@ -251,9 +252,8 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
     );
     if !consistent {
         bail!(
-            "{} creates answered 200 but {} courses are listed",
+            "{} creates answered 200 but {listed} courses are listed",
             creates.tally.total_ok,
-            ids.len()
         );
     }
     Ok(())
@@ -370,7 +370,6 @@ async fn get(client: &Client, id: &str) -> Result<u16, String> {
 /// Logs in as the admin, retrying while the bootstrap admin is not yet projected.
 async fn login(http: &reqwest::Client, base: &str, args: &Args) -> anyhow::Result<String> {
     let deadline = Instant::now() + args.login_timeout;
-    let mut last = String::new();
     loop {
         let answer = http
             .post(format!("{base}/api/v1/token"))
@@ -381,17 +380,17 @@ async fn login(http: &reqwest::Client, base: &str, args: &Args) -> anyhow::Resul
             }))
             .send()
             .await;
-        match answer {
+        let last = match answer {
             Ok(response) => {
                 let status = response.status();
                 let body: Value = response.json().await.unwrap_or(Value::Null);
                 if let Some(token) = body["token"].as_str() {
                     return Ok(token.to_string());
                 }
-                last = format!("HTTP {status}: {body}");
+                format!("HTTP {status}: {body}")
             }
-            Err(e) => last = e.to_string(),
-        }
+            Err(e) => e.to_string(),
+        };
         if Instant::now() >= deadline {
             bail!("cannot log in as {} at {base}: {last}", args.admin_user);
         }

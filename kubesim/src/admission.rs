@@ -403,7 +403,13 @@ fn default_service(st: &State, obj: &mut Value, old: Option<&Value>) {
             }
         }
     }
-    set_default(meta::object_at(obj, &["status"]), "loadBalancer", json!({}));
+    let cluster_ip = meta::str_at(obj, "/spec/clusterIP").to_string();
+    let lb = meta::object_at(obj, &["status", "loadBalancer"]);
+    if kind == "LoadBalancer" && !lb.contains_key("ingress") {
+        // A load balancer "provisioned" at once, with an address derived from the cluster IP.
+        let ip = cluster_ip.replacen("10.96.", "172.18.", 1);
+        lb.insert("ingress".into(), json!([{"ip": ip, "ipMode": "VIP"}]));
+    }
 }
 
 /// The next free address in 10.96.0.0/16 (10.96.0.1 is the `kubernetes` service's).

@@ -205,13 +205,19 @@ pub fn serve(
                 let _ = tx.send(Bytes::from(v)).await;
                 return;
             };
+            // Events that arrived together go out in one chunk: one write for a burst.
+            let mut batch = bytes::BytesMut::new();
             for e in &news {
                 last = last.max(e.rv);
-                if let Some(l) = line(e)
-                    && tx.send(l).await.is_err()
-                {
+                if let Some(l) = line(e) {
+                    batch.extend_from_slice(&l);
+                }
+                if batch.len() >= 64 * 1024 && tx.send(batch.split().freeze()).await.is_err() {
                     return;
                 }
+            }
+            if !batch.is_empty() && tx.send(batch.freeze()).await.is_err() {
+                return;
             }
         }
     });

@@ -152,6 +152,30 @@ impl TestApp {
         body["courses"].as_array().expect("courses").clone()
     }
 
+    /// Stops every role of this process.
+    pub async fn stop(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.shutdown().await;
+        }
+    }
+
+    /// Stops every role of this process and starts `roles` again (on a new port).
+    pub async fn restart(&mut self, roles: Roles) {
+        self.stop().await;
+        let running = gantry::start(&self.settings, roles)
+            .await
+            .expect("gantry restarts");
+        self.base = format!("http://{}", running.http_addr.expect("serves HTTP"));
+        self.running = Some(running);
+    }
+
+    /// A connection to the instance's schema, to look under the read models.
+    pub async fn database(&self) -> projection::Database {
+        projection::Database::connect(&self.settings.database_url, &self.settings.instance)
+            .await
+            .expect("database")
+    }
+
     pub async fn jetstream(&self) -> async_nats::jetstream::Context {
         let client = async_nats::connect(&self.settings.nats_url)
             .await

@@ -358,3 +358,45 @@ async fn an_unreadable_event_in_the_log_is_skipped_and_projection_goes_on() {
         .await;
     assert_eq!(app.courses_of("after").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_read_models_rebuild_from_the_log_alone() {
+    let mut app = spawn_gantry().await;
+    let a = app.create_course("rebuild", "a", "basic").await;
+    let b = app.create_course("rebuild", "b", "advance").await;
+    app.create_course("rebuild", "c", "basic").await;
+    let (status, _) = app
+        .send(
+            app.admin(app.http.put(app.url("/v1/course/update")))
+                .body(json!({ "id": a, "name": "a2", "datasets": [] }).to_string()),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .send(app.admin(app.http.delete(app.url(&format!("/v1/course/delete/{b}")))))
+        .await;
+    assert_eq!(status, 200);
+    let before = app.courses_of("rebuild").await;
+
+    // Throw the read models away while nothing runs, then start again.
+    let db = app.database().await;
+    app.stop().await;
+    let client = db.pool.get().await.unwrap();
+    client
+        .batch_execute("DELETE FROM course; DELETE FROM users; DELETE FROM projection_checkpoint;")
+        .await
+        .unwrap();
+    drop(client);
+    app.restart(Roles::DEV).await;
+
+    let rebuilt = eventually(Duration::from_secs(20), || async {
+        app.try_login("admin", "admin-password", 60).await.is_some()
+    })
+    .await;
+    assert!(rebuilt, "users are back");
+    assert_eq!(
+        app.courses_of("rebuild").await,
+        before,
+        "the same courses, to the field and the time"
+    );
+}

@@ -44,7 +44,7 @@ fn api_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(ctx.clone())
         .and(app.clone())
-        .and(warp::header::optional::<String>("content-type"))
+        .and(context::header_text("content-type"))
         .and(body::bytes())
         .then(token::issue);
     let create_user = path!("api" / "v2" / "user")
