@@ -165,16 +165,17 @@ fn ensure(st: &mut State, res: usize, obj: Value) {
 }
 
 /// Creates what a fresh cluster has. `fresh` is false after a restore, when only the
-/// system namespaces are ensured.
+/// system namespaces and missing nodes are added.
 pub fn bootstrap(st: &mut State, nodes: &[NodeSpec], fresh: bool) {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         ensure(st, NAMESPACES, json!({"metadata": {"name": ns}}));
     }
-    if !fresh {
-        return;
-    }
+    // Nodes register themselves again after a restart, as kubelets do.
     for (i, spec) in nodes.iter().enumerate() {
         ensure(st, NODES, node_object(spec, i));
+    }
+    if !fresh {
+        return;
     }
     ensure(
         st,

@@ -11,7 +11,7 @@
 //!
 //! What is simplified, on purpose:
 //! - Objects are JSON kept in memory under one lock; one resourceVersion counter spans all
-//!   kinds. The last [`store::HISTORY_LIMIT`] change events are kept for watches; an older
+//!   kinds. The last [`store::HISTORY_LIMIT`] (10,000) change events are kept for watches; an older
 //!   resourceVersion gets a 410 `Expired`.
 //! - Pods are owned by their deployment directly (ReplicaSets are not served); they carry
 //!   a `pod-template-hash` label as a ReplicaSet's pods would. A rollout creates all new
@@ -23,8 +23,12 @@
 //!   manager, without per-field ownership or conflicts. Strategic merge patches merge the
 //!   well-known lists (containers, env, ports, volumes, …) by their key.
 //! - Discovery is the legacy (non-aggregated) format; the OpenAPI v3 documents list paths
-//!   and parameters but no detailed schemas. No authentication, no TLS, JSON and YAML
-//!   bodies only (protobuf requests get a 415).
+//!   and parameters (enough for kubectl's field validation check) but no detailed schemas,
+//!   and `fieldValidation` is not enforced: unknown fields are kept. No authentication, no
+//!   TLS. Bodies are JSON or YAML; protobuf bodies are read for what kubectl's imperative
+//!   commands send (Namespace, Deployment, Service, Pod, DeleteOptions). Answers are JSON.
+//! - A LoadBalancer service gets an ingress address at once. Events are served as a kind
+//!   but nothing writes them.
 //! - With `--state-dir`, a snapshot of all objects and the counter is written at most once
 //!   a second while something changed, and at shutdown.
 

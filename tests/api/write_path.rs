@@ -140,8 +140,18 @@ async fn catalogue(app: &crate::helpers::TestApp) -> BTreeMap<String, String> {
         .collect()
 }
 
-fn start_projector(settings: &gantry::Settings) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+/// A `gantry project` process, killed (SIGKILL) when dropped or replaced.
+struct ProjectorProcess(std::process::Child);
+
+impl Drop for ProjectorProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_projector(settings: &gantry::Settings) -> ProjectorProcess {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
         .arg("project")
         .env("GANTRY_INSTANCE", &settings.instance)
         .env("GANTRY_NATS_URL", &settings.nats_url)
@@ -150,7 +160,8 @@ fn start_projector(settings: &gantry::Settings) -> std::process::Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("gantry project starts")
+        .expect("gantry project starts");
+    ProjectorProcess(child)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -171,10 +182,8 @@ async fn a_projector_killed_at_any_moment_resumes_exactly_where_it_stopped() {
             while !stop.is_cancelled() {
                 delay = (delay * 31 + 17) % 120 + 10;
                 tokio::time::sleep(Duration::from_millis(delay)).await;
-                let mut child = projector.lock().unwrap();
-                let _ = child.kill(); // SIGKILL: no chance to finish a batch
-                let _ = child.wait();
-                *child = start_projector(&settings);
+                // SIGKILL: no chance to finish a batch.
+                *projector.lock().unwrap() = start_projector(&settings);
                 kills += 1;
             }
             kills
@@ -245,9 +254,7 @@ async fn a_projector_killed_at_any_moment_resumes_exactly_where_it_stopped() {
         catalogue(&app).await == expected
     })
     .await;
-    let mut child = projector.lock().unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(projector);
     assert!(
         caught_up,
         "the read model equals what was written: {} expected, {} listed",
@@ -264,21 +271,32 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_nats(port: u16, dir: &std::path::Path) -> std::process::Child {
-    std::process::Command::new("nats-server")
+/// A private nats-server, killed when dropped (also when the test fails).
+struct Nats(std::process::Child);
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_nats(port: u16, dir: &std::path::Path) -> Nats {
+    let child = std::process::Command::new("nats-server")
         .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("nats-server is installed (scripts/test installs it)")
+        .expect("nats-server is installed (scripts/test installs it)");
+    Nats(child)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn while_nats_is_down_writes_get_503_and_everything_recovers_by_itself() {
     let port = free_port();
     let dir = std::env::temp_dir().join(format!("gantry-nats-{}", uuid::Uuid::new_v4()));
-    let mut nats = start_nats(port, &dir);
+    let nats = start_nats(port, &dir);
     let mut settings = settings(&fresh_instance());
     settings.nats_url = format!("nats://127.0.0.1:{port}");
     let up = eventually(Duration::from_secs(10), || async {
@@ -289,8 +307,7 @@ async fn while_nats_is_down_writes_get_503_and_everything_recovers_by_itself() {
     let app = spawn_with(settings, Roles::DEV).await;
     app.create_course("outage", "before", "basic").await;
 
-    nats.kill().unwrap();
-    nats.wait().unwrap();
+    drop(nats);
     let (status, body) = app
         .send(
             app.admin(app.http.post(app.url("/v1/course/create")))
@@ -309,7 +326,7 @@ async fn while_nats_is_down_writes_get_503_and_everything_recovers_by_itself() {
     // Reads come from PostgreSQL and keep working.
     assert_eq!(app.courses_of("outage").await.len(), 1);
 
-    let mut nats = start_nats(port, &dir);
+    let nats = start_nats(port, &dir);
     let recovered = eventually(Duration::from_secs(60), || async {
         let (status, _) = app
             .send(
@@ -335,8 +352,7 @@ async fn while_nats_is_down_writes_get_503_and_everything_recovers_by_itself() {
     assert!(projected, "the projector resumed too");
     eprintln!("projector resumed {:?} after the write", started.elapsed());
     drop(app);
-    nats.kill().unwrap();
-    let _ = nats.wait();
+    drop(nats);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

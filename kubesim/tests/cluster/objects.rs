@@ -123,6 +123,39 @@ async fn every_verb_on_deployments() -> anyhow::Result<()> {
     let scale = api.get_scale("web").await?;
     assert_eq!(scale.spec.unwrap().replicas, Some(2));
 
+    // The status subresource: a patch changes only the status (which the controller
+    // then puts back), a change elsewhere in the body is ignored.
+    let patched = api
+        .patch_status(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"metadata": {"labels": {"ignored": "yes"}}, "status": {"observedGeneration": 99}})),
+        )
+        .await?;
+    assert_eq!(patched.status.unwrap().observed_generation, Some(99));
+    assert!(
+        !patched
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key("ignored")
+    );
+    eventually("status put back", || async {
+        Ok(api
+            .get_status("web")
+            .await?
+            .status
+            .unwrap_or_default()
+            .observed_generation
+            == Some(2))
+    })
+    .await?;
+    let current = api.get_status("web").await?;
+    let replaced = api
+        .replace_status("web", &PostParams::default(), &current)
+        .await?;
+    assert_eq!(replaced.metadata.uid, created.metadata.uid);
+
     api.delete("web", &DeleteParams::default()).await?;
     eventually("web gone", || async {
         Ok(api.get_opt("web").await?.is_none())
@@ -132,6 +165,14 @@ async fn every_verb_on_deployments() -> anyhow::Result<()> {
     assert!(
         matches!(missing, Err(kube::Error::Api(ref s)) if s.code == 404 && s.reason == "NotFound")
     );
+
+    // delete_collection by label.
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("app="),
+    )
+    .await?;
+    assert!(api.list(&ListParams::default()).await?.items.is_empty());
     sim.handle.shutdown().await?;
     Ok(())
 }

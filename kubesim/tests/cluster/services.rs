@@ -72,11 +72,17 @@ async fn node_ports_are_unique_and_a_taken_one_is_refused() -> anyhow::Result<()
     assert!(api.get_opt("taken").await?.is_none());
 
     // A LoadBalancer is provisioned at once.
-    let lb = api.create(&PostParams::default(), &service("lb", "LoadBalancer", None)).await?;
+    let lb = api
+        .create(&PostParams::default(), &service("lb", "LoadBalancer", None))
+        .await?;
     assert!(port(&lb) >= 30000);
     let provisioned = tokio::time::timeout(
         std::time::Duration::from_secs(30),
-        kube::runtime::wait::await_condition(api.clone(), "lb", kube::runtime::wait::conditions::is_service_loadbalancer_provisioned()),
+        kube::runtime::wait::await_condition(
+            api.clone(),
+            "lb",
+            kube::runtime::wait::conditions::is_service_loadbalancer_provisioned(),
+        ),
     )
     .await??;
     assert!(provisioned.is_some());

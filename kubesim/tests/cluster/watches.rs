@@ -166,14 +166,24 @@ async fn an_object_leaving_a_filtered_watch_is_deleted_from_it() -> anyhow::Resu
     let sim = Sim::start().await?;
     let ns = namespace(&sim.client, "leave").await?;
     let pods = Api::<Pod>::namespaced(sim.client.clone(), &ns);
-    let from = pods.list(&ListParams::default()).await?.metadata.resource_version.unwrap();
+    let from = pods
+        .list(&ListParams::default())
+        .await?
+        .metadata
+        .resource_version
+        .unwrap();
     Api::<Deployment>::namespaced(sim.client.clone(), &ns)
         .create(&PostParams::default(), &deployment("web", "nginx:1.25", 1))
         .await?;
     // Watching Pending pods: the pod is ADDED, then DELETED from the watch once Running.
     let mut events = Box::pin(
-        pods.watch(&WatchParams::default().fields("status.phase=Pending").timeout(20), &from)
-            .await?,
+        pods.watch(
+            &WatchParams::default()
+                .fields("status.phase=Pending")
+                .timeout(20),
+            &from,
+        )
+        .await?,
     );
     let mut kinds = Vec::new();
     while let Some(e) = tokio::time::timeout(Duration::from_secs(30), events.try_next()).await?? {
