@@ -120,7 +120,12 @@ async fn measure(args: &Args, gantry: &PathBuf, summary: &Summary) -> anyhow::Re
         first_at.duration_since(started).as_secs_f64(),
         steady
     );
-    println!("catchup: {}", cpu::breakdown(&before, &after));
+    summary.figure(
+        "CPU cores used during catch-up",
+        &cpu::breakdown(&before, &after),
+        "-",
+        "-",
+    );
     summary.figure(
         "projector catch-up, events/s from process start",
         &format!("{overall:.0} ({total} in {elapsed:.2} s)"),

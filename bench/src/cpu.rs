@@ -114,5 +114,5 @@ pub fn breakdown(before: &Snapshot, after: &Snapshot) -> String {
         "idle {:.2}",
         cores(total.saturating_sub(busy)).min(machine_cores)
     ));
-    format!("CPU cores used: {}", parts.join(", "))
+    parts.join(", ")
 }

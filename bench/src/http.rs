@@ -169,7 +169,7 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
         report::latency_line(&creates.tally.latencies)
     );
     println!("creates: failures {}", creates.tally.failures_line());
-    println!("creates: {}", creates.cpu);
+    summary.figure("CPU cores used during creates", &creates.cpu, "-", "-");
     summary.figure(
         "course creates/s (64 clients)",
         &format!("{rate:.0}"),
@@ -233,7 +233,7 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
         report::latency_line(&reads.tally.latencies)
     );
     println!("reads: failures {}", reads.tally.failures_line());
-    println!("reads: {}", reads.cpu);
+    summary.figure("CPU cores used during reads", &reads.cpu, "-", "-");
     summary.figure(
         "course GETs/s (64 clients)",
         &format!("{rate:.0}"),

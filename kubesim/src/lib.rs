@@ -3,8 +3,8 @@
 //!
 //! It is a real HTTP server speaking the Kubernetes REST and watch protocol for the kinds
 //! the project uses: namespaces, nodes, pods, services and persistentvolumeclaims (core
-//! `v1`) and deployments (`apps/v1`), with their `status` subresources and deployments'
-//! `scale`. Behind it sit small controllers: a deployment controller, a scheduler that
+//! `v1`) and deployments (`apps/v1`), with their `status` subresources, deployments'
+//! `scale` and pods' `log`. Behind it sit small controllers: a deployment controller, a scheduler that
 //! places pods by cpu, memory and GPU, a kubelet that makes bound pods Running and Ready
 //! after a delay, garbage collection, namespace termination and eviction from NotReady
 //! nodes.
@@ -19,16 +19,18 @@
 //! - Deletion is immediate (no grace period); eviction from a NotReady node is immediate
 //!   (no taint toleration window). `ProgressDeadlineExceeded` is reported as soon as a new
 //!   pod reaches `ImagePullBackOff` (an image whose name contains `fail`).
-//! - Server-side apply merges the applied object like a merge patch and records the field
-//!   manager, without per-field ownership or conflicts. Strategic merge patches merge the
-//!   well-known lists (containers, env, ports, volumes, …) by their key.
+//! - Server-side apply merges the applied object like a merge patch and records, per field
+//!   manager, the fields it applied (lists owned whole), so a field left out of a later
+//!   apply is removed; there are no conflicts between managers. Strategic merge patches
+//!   merge the well-known lists (containers, env, ports, volumes, …) by their key.
 //! - Discovery is the legacy (non-aggregated) format; the OpenAPI v3 documents list paths
 //!   and parameters (enough for kubectl's field validation check) but no detailed schemas,
 //!   and `fieldValidation` is not enforced: unknown fields are kept. No authentication, no
 //!   TLS. Bodies are JSON or YAML; protobuf bodies are read for what kubectl's imperative
 //!   commands send (Namespace, Deployment, Service, Pod, DeleteOptions). Answers are JSON.
-//! - A LoadBalancer service gets an ingress address at once. Events are served as a kind
-//!   but nothing writes them.
+//! - A LoadBalancer service gets an ingress address at once. Events are served as a kind;
+//!   the simulator writes only Warning events (`FailedScheduling`, `Failed`, `BackOff`).
+//!   A pod's `log` is one line for a running container (no process runs).
 //! - With `--state-dir`, a snapshot of all objects and the counter is written at most once
 //!   a second while something changed, and at shutdown.
 

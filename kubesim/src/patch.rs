@@ -240,6 +240,43 @@ pub fn json_patch(doc: &mut Value, ops: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The fields an applied configuration sets, in the shape of managedFields' `FieldsV1`
+/// (`f:` keys; a list is owned whole, as an atomic list would be).
+pub fn field_set(applied: &Value) -> Value {
+    match applied {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "apiVersion" | "kind"))
+                .map(|(k, v)| (format!("f:{k}"), field_set(v)))
+                .collect(),
+        ),
+        _ => Value::Object(Map::new()),
+    }
+}
+
+/// Removes from `target` the fields a manager set before (`previous`) and no longer sets
+/// (`current`), as server-side apply does when a field leaves an applied configuration.
+pub fn drop_released(target: &mut Value, previous: &Value, current: &Value) {
+    let (Some(prev), Some(t)) = (previous.as_object(), target.as_object_mut()) else {
+        return;
+    };
+    for (fk, sub) in prev {
+        let Some(key) = fk.strip_prefix("f:") else {
+            continue;
+        };
+        match current.get(fk) {
+            None => {
+                t.remove(key);
+            }
+            Some(cur) => {
+                if let Some(child) = t.get_mut(key) {
+                    drop_released(child, sub, cur);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

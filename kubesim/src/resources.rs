@@ -100,7 +100,7 @@ pub static RESOURCES: [Resource; 7] = [
         kind: "Pod",
         namespaced: true,
         short_names: &["po"],
-        subresources: &["status"],
+        subresources: &["status", "log"],
     },
     Resource {
         group: "",

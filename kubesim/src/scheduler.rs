@@ -18,6 +18,8 @@ pub struct NodeRoom {
     pub labels: serde_json::Map<String, Value>,
     pub allocatable: Request,
     pub used: Request,
+    /// Pods bound to the node, to spread pods that request nothing.
+    pub pods: usize,
     pub host_ip: String,
 }
 
@@ -76,13 +78,14 @@ pub fn rooms<'a>(
     nodes: impl Iterator<Item = &'a Value>,
     pods: impl Iterator<Item = &'a Value>,
 ) -> Vec<NodeRoom> {
-    let mut used: HashMap<&str, Request> = HashMap::new();
+    let mut used: HashMap<&str, (Request, usize)> = HashMap::new();
     for pod in pods.filter(|p| holds_resources(p)) {
         let r = quantity::pod_request(pod);
-        let u = used.entry(meta::str_at(pod, "/spec/nodeName")).or_default();
+        let (u, n) = used.entry(meta::str_at(pod, "/spec/nodeName")).or_default();
         u.cpu += r.cpu;
         u.memory += r.memory;
         u.gpu += r.gpu;
+        *n += 1;
     }
     nodes
         .map(|n| {
@@ -104,7 +107,8 @@ pub fn rooms<'a>(
                     != Some(true),
                 labels: meta::labels(n).cloned().unwrap_or_default(),
                 allocatable: quantity::node_allocatable(n),
-                used: used.get(meta::name(n)).copied().unwrap_or_default(),
+                used: used.get(meta::name(n)).map(|u| u.0).unwrap_or_default(),
+                pods: used.get(meta::name(n)).map(|u| u.1).unwrap_or_default(),
                 host_ip,
             }
         })
@@ -130,7 +134,12 @@ pub fn pick(rooms: &mut [NodeRoom], pod: &Value) -> Result<usize, String> {
         };
         match why {
             Ok(()) => {
-                if best.is_none_or(|b| room.score() > rooms[b].score()) {
+                let better = |b: usize| {
+                    let (mine, theirs) = (room.score(), rooms[b].score());
+                    mine > theirs + 1e-9
+                        || ((mine - theirs).abs() <= 1e-9 && room.pods < rooms[b].pods)
+                };
+                if best.is_none_or(better) {
                     best = Some(i);
                 }
             }
@@ -143,6 +152,7 @@ pub fn pick(rooms: &mut [NodeRoom], pod: &Value) -> Result<usize, String> {
             room.used.cpu += req.cpu;
             room.used.memory += req.memory;
             room.used.gpu += req.gpu;
+            room.pods += 1;
             Ok(i)
         }
         None => {

@@ -22,6 +22,9 @@ use crate::store::Event;
 /// How often an idle watch that asked for bookmarks gets one.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
 
+/// How long a watch waits after a change for more to come before sending.
+const GATHER: Duration = Duration::from_millis(1);
+
 /// What one watch wants to see.
 struct Filter {
     res: usize,
@@ -65,11 +68,15 @@ pub fn serve(
             ApiError::bad_request(format!("invalid resource version {rv:?}: not a number"))
         })?),
     };
+    // 0, like no value, means no timeout of the client's choosing.
     let timeout = match req.param("timeoutSeconds") {
         None => None,
-        Some(s) => Some(Duration::from_secs(s.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("invalid timeoutSeconds {s:?}"))
-        })?)),
+        Some(s) => Some(
+            s.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {s:?}")))?,
+        )
+        .filter(|secs| *secs > 0)
+        .map(Duration::from_secs),
     };
     let bookmarks = matches!(req.param("allowWatchBookmarks"), Some("true" | "1"));
     // Watch-list (`sendInitialEvents=true`): the initial ADDED events end with a bookmark
@@ -173,6 +180,9 @@ pub fn serve(
                     if changed.is_err() {
                         return;
                     }
+                    // Changes often come in bursts: gather a millisecond's worth, then
+                    // send them together.
+                    tokio::time::sleep(GATHER).await;
                 }
                 _ = tick => {
                     if bookmarks {

@@ -108,11 +108,17 @@ wait_ready() {
 }
 
 watch_sees_an_event() {
-    timeout 6 kubectl get pods -n "$ns" -w --watch-only >"$work/watch.out" 2>&1 &
-    local watcher=$!
-    sleep 1.5
-    kubectl scale deployment/api -n "$ns" --replicas=1
-    wait "$watcher" || true
+    timeout 30 kubectl get pods -n "$ns" -w --watch-only >"$work/watch.out" 2>&1 &
+    local watcher=$! replicas=1
+    # Keep changing the pods until the watch shows one (kubectl may start slowly).
+    for _ in $(seq 1 40); do
+        sleep 0.5
+        grep -q 'api-' "$work/watch.out" && break
+        kubectl scale deployment/api -n "$ns" --replicas="$replicas" >/dev/null
+        replicas=$((3 - replicas))
+    done
+    kill "$watcher" 2>/dev/null || true
+    wait "$watcher" 2>/dev/null || true
     cat "$work/watch.out"
     grep -q 'api-' "$work/watch.out"
 }
@@ -130,6 +136,7 @@ check "kubectl create deployment" kubectl create deployment api --image=nginx:1.
 check "kubectl rollout status (created)" kubectl rollout status deployment/api -n "$ns" --timeout=60s
 check "kubectl scale" kubectl scale deployment/api -n "$ns" --replicas=3
 check "scaled deployment becomes ready" wait_ready 3 api
+check "kubectl logs" kubectl logs deployment/api -n "$ns"
 check "kubectl get -w sees an event" watch_sees_an_event
 check "kubectl apply a new image" apply_from_yaml nginx:1.26
 check "kubectl rollout status (new image)" kubectl rollout status deployment/web -n "$ns" --timeout=60s

@@ -100,6 +100,9 @@ pub fn resource_list(group: &str, version: &str) -> Value {
                 "kind": r.kind,
                 "verbs": ["get", "patch", "update"],
             });
+            if *sub == "log" {
+                entry["verbs"] = json!(["get"]);
+            }
             if *sub == "scale" {
                 entry["group"] = json!("autoscaling");
                 entry["version"] = json!("v1");

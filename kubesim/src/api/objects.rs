@@ -1,5 +1,5 @@
 //! The verbs on objects: list, watch, get, create, update, patch, delete, and the
-//! `status` and `scale` subresources.
+//! `status`, `scale` and `log` subresources.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use super::{Body, Ctx, Req, Target, decode_body, json, table};
 use crate::meta;
 use crate::ops::{self, Deleted, Part, Propagation};
 use crate::patch;
-use crate::resources::{DEPLOYMENTS, RESOURCES, Resource};
+use crate::resources::{DEPLOYMENTS, PODS, RESOURCES, Resource};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::watch;
 
@@ -37,6 +37,7 @@ pub async fn dispatch(ctx: &Ctx, req: &Req, t: Target) -> Result<Response<Body>,
             patch(ctx, req, t.res, &ns, name, Part::Status)
         }
         (Some(name), None, &Method::DELETE) => delete(ctx, req, t.res, &ns, name),
+        (Some(name), Some("log"), &Method::GET) => pod_log(ctx, req, &ns, name),
         (Some(name), Some("scale"), &Method::GET) if t.res == DEPLOYMENTS => {
             let dep = ctx.store.read(|st| st.get(t.res, &ns, name).cloned());
             let dep = dep.ok_or_else(|| ApiError::not_found(r, name))?;
@@ -281,15 +282,17 @@ fn apply_patch(kind: PatchType, target: &mut Value, body: &Value) -> Result<(), 
     }
 }
 
-/// Records the field manager of a server-side apply (fields themselves are not tracked).
-fn record_manager(obj: &mut Value, manager: &str, api_version: &str, operation: &str) {
+/// Records what a server-side apply's field manager owns: the fields of its applied
+/// configuration (lists whole).
+fn record_manager(obj: &mut Value, manager: &str, api_version: &str, fields: Value) {
+    let operation = "Apply";
     let entry = json!({
         "manager": manager,
         "operation": operation,
         "apiVersion": api_version,
         "time": meta::now(),
         "fieldsType": "FieldsV1",
-        "fieldsV1": {},
+        "fieldsV1": fields,
     });
     let m = meta::metadata_mut(obj);
     let mut list: Vec<Value> = m
@@ -341,13 +344,32 @@ fn patch(
                     &mut obj,
                     manager.as_deref().unwrap_or(""),
                     &r.api_version(),
-                    "Apply",
+                    patch::field_set(&body),
                 );
                 return ops::create(st, res, obj, dry).map(|o| (StatusCode::CREATED, o));
             }
             return Err(ApiError::not_found(r, name));
         };
         let mut target = (*old).clone();
+        if kind == PatchType::Apply
+            && let Some(manager) = &manager
+        {
+            // Fields this manager applied before and left out now go away.
+            let previous = old
+                .pointer("/metadata/managedFields")
+                .and_then(Value::as_array)
+                .and_then(|list| {
+                    list.iter().find(|e| {
+                        e.get("manager").and_then(Value::as_str) == Some(manager.as_str())
+                            && e.get("operation").and_then(Value::as_str) == Some("Apply")
+                    })
+                })
+                .and_then(|e| e.get("fieldsV1"))
+                .cloned();
+            if let Some(previous) = previous {
+                patch::drop_released(&mut target, &previous, &patch::field_set(&body));
+            }
+        }
         apply_patch(kind, &mut target, &body)?;
         if kind != PatchType::Json {
             // A resourceVersion in a merge patch is a precondition, not a change.
@@ -360,15 +382,15 @@ fn patch(
                 None => m.remove("resourceVersion"),
             };
         }
-        if let Some(manager) = &manager {
-            let op = if kind == PatchType::Apply {
-                "Apply"
-            } else {
-                "Update"
-            };
-            if kind == PatchType::Apply {
-                record_manager(&mut target, manager, &r.api_version(), op);
-            }
+        if kind == PatchType::Apply
+            && let Some(manager) = &manager
+        {
+            record_manager(
+                &mut target,
+                manager,
+                &r.api_version(),
+                patch::field_set(&body),
+            );
         }
         ops::update(st, res, ns, name, target, part, dry).map(|o| (StatusCode::OK, o))
     })?;
@@ -537,4 +559,58 @@ fn scale(ctx: &Ctx, req: &Req, ns: &str, name: &str) -> Result<Response<Body>, A
         ops::update(st, DEPLOYMENTS, ns, name, dep, Part::Main, dry)
     })?;
     Ok(json(StatusCode::OK, &scale_of(&dep)))
+}
+
+/// A pod's log: the simulator runs no containers, so a running container's log is one
+/// line saying so; a container that has not started answers 400, as the kubelet does.
+fn pod_log(ctx: &Ctx, req: &Req, ns: &str, name: &str) -> Result<Response<Body>, ApiError> {
+    let pod = ctx.store.read(|st| st.get(PODS, ns, name).cloned());
+    let pod = pod.ok_or_else(|| ApiError::not_found(&RESOURCES[PODS], name))?;
+    let containers: Vec<&str> = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.get("name").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    let container = match (req.param("container"), containers.as_slice()) {
+        (Some(c), _) if containers.contains(&c) => c,
+        (Some(c), _) => {
+            return Err(ApiError::bad_request(format!(
+                "container {c} is not valid for pod {name}"
+            )));
+        }
+        (None, [only]) => only,
+        (None, _) => {
+            return Err(ApiError::bad_request(format!(
+                "a container name must be specified for pod {name}, choose one of: {containers:?}"
+            )));
+        }
+    };
+    let running = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .and_then(|cs| {
+            cs.iter()
+                .find(|s| s.get("name").and_then(Value::as_str) == Some(container))
+        })
+        .is_some_and(|s| s.pointer("/state/running").is_some());
+    if !running {
+        return Err(ApiError::bad_request(format!(
+            "container \"{container}\" in pod \"{name}\" is waiting to start"
+        )));
+    }
+    let text = format!(
+        "kubesim: container {container} of pod {ns}/{name} is running (the simulator runs no processes)\n"
+    );
+    let mut resp = Response::new(http_body_util::BodyExt::boxed(http_body_util::Full::new(
+        bytes::Bytes::from(text),
+    )));
+    resp.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain"),
+    );
+    Ok(resp)
 }

@@ -81,7 +81,7 @@ pub fn group_version(key: &str) -> Option<Value> {
                 "delete": operation(r, "delete", false, r.kind),
             }),
         );
-        for sub in r.subresources {
+        for sub in r.subresources.iter().filter(|s| **s != "log") {
             let kind = if *sub == "scale" { "Scale" } else { r.kind };
             let mut op_res = Resource { ..*r };
             if *sub == "scale" {

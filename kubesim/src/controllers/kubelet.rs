@@ -202,7 +202,14 @@ pub fn reconcile(
                             Some(&message),
                             &stamp,
                         );
-                        st.replace(PODS, p);
+                        let p = st.replace(PODS, p);
+                        super::events::warn(
+                            st,
+                            &p,
+                            "default-scheduler",
+                            "FailedScheduling",
+                            &message,
+                        );
                     }
                     continue;
                 }
@@ -234,6 +241,19 @@ pub fn reconcile(
                 == Some(reason);
             if !same {
                 meta::object_at(&mut p, &["status"]).insert("containerStatuses".into(), cs);
+                match reason {
+                    "ErrImagePull" => super::events::warn(
+                        st,
+                        &p,
+                        "kubelet",
+                        "Failed",
+                        &format!("Failed to pull image \"{image}\": not found"),
+                    ),
+                    "ImagePullBackOff" => {
+                        super::events::warn(st, &p, "kubelet", "BackOff", &message)
+                    }
+                    _ => {}
+                }
             }
         } else if elapsed >= ready {
             let status = meta::object_at(&mut p, &["status"]);

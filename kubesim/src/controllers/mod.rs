@@ -4,6 +4,7 @@
 
 pub mod cleanup;
 pub mod deployment;
+pub mod events;
 pub mod kubelet;
 
 use std::collections::{HashMap, HashSet};
@@ -70,6 +71,13 @@ pub fn pass(st: &mut State, mem: &mut Memory, ready: Duration, now: Instant) -> 
     let next = kubelet::reconcile(st, mem, ready, now);
     let touched = touched_since(st, since);
     deployment::reconcile_status(st, mem, touched.as_ref());
+    if mem.hashes.len() > st.count(DEPLOYMENTS) * 2 + 100 {
+        let live: HashSet<&str> = st
+            .list(DEPLOYMENTS, None)
+            .map(|(_, d)| meta::uid(d))
+            .collect();
+        mem.hashes.retain(|uid, _| live.contains(uid.as_str()));
+    }
     if mem.bound_at.len() > st.count(PODS) * 2 + 100 {
         let live: HashSet<&str> = st.list(PODS, None).map(|(_, p)| meta::uid(p)).collect();
         mem.bound_at.retain(|uid, _| live.contains(uid.as_str()));

@@ -155,6 +155,15 @@ async fn a_failing_image_backs_off_and_exceeds_the_progress_deadline() -> anyhow
         pod.status.as_ref().unwrap().phase.as_deref(),
         Some("Pending")
     );
+    let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(sim.client.clone(), &ns)
+        .list(&ListParams::default())
+        .await?;
+    let reasons: Vec<_> = events
+        .items
+        .iter()
+        .filter_map(|e| e.reason.clone())
+        .collect();
+    assert!(reasons.contains(&"BackOff".to_string()), "{reasons:?}");
     sim.handle.shutdown().await?;
     Ok(())
 }
@@ -212,6 +221,47 @@ async fn deleting_a_deployment_takes_its_pods_background_and_foreground() -> any
             && pods.list(&ListParams::default()).await?.items.is_empty())
     })
     .await?;
+    sim.handle.shutdown().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_running_pod_has_a_log_and_a_waiting_one_does_not() -> anyhow::Result<()> {
+    let sim = Sim::start().await?;
+    let ns = namespace(&sim.client, "logs").await?;
+    let deployments = Api::<Deployment>::namespaced(sim.client.clone(), &ns);
+    let pods = Api::<Pod>::namespaced(sim.client.clone(), &ns);
+    deployments
+        .create(&PostParams::default(), &deployment("ok", "nginx:1.25", 1))
+        .await?;
+    deployments
+        .create(&PostParams::default(), &deployment("bad", "will-fail:1", 1))
+        .await?;
+    eventually("ok ready", || async {
+        Ok(ready_replicas(&deployments.get("ok").await?) == 1)
+    })
+    .await?;
+    let ok = pods
+        .list(&ListParams::default().labels("app=ok"))
+        .await?
+        .items
+        .remove(0);
+    let log = pods
+        .logs(ok.metadata.name.as_deref().unwrap(), &Default::default())
+        .await?;
+    assert!(log.contains("is running"), "{log}");
+    let bad = pods
+        .list(&ListParams::default().labels("app=bad"))
+        .await?
+        .items
+        .remove(0);
+    let err = pods
+        .logs(bad.metadata.name.as_deref().unwrap(), &Default::default())
+        .await;
+    assert!(
+        matches!(err, Err(kube::Error::Api(ref s)) if s.code == 400),
+        "{err:?}"
+    );
     sim.handle.shutdown().await?;
     Ok(())
 }

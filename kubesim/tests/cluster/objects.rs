@@ -344,3 +344,28 @@ async fn a_deleted_namespace_terminates_then_disappears_with_its_objects() -> an
     sim.handle.shutdown().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn kubectl_protobuf_bodies_create_objects() -> anyhow::Result<()> {
+    let sim = Sim::start().await?;
+    // `kubectl create namespace foo`, as kubectl 1.32 sends it.
+    let body: Vec<u8> = (0..108)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&"6b3873000a0f0a02763112094e616d657370616365121b0a130a03666f6f12001a0022002a0032003800420012001a020a001a002200"[i..i + 2], 16))
+        .collect::<Result<_, _>>()?;
+    let (code, v) = sim
+        .raw(
+            "POST",
+            "/api/v1/namespaces?fieldManager=kubectl-create&fieldValidation=Strict",
+            "application/vnd.kubernetes.protobuf",
+            &body,
+        )
+        .await?;
+    assert_eq!(code, 201, "{v}");
+    assert_eq!(v["metadata"]["name"], "foo");
+    assert_eq!(v["status"]["phase"], "Active");
+    let ns = Api::<Namespace>::all(sim.client.clone()).get("foo").await?;
+    assert!(ns.metadata.uid.is_some());
+    sim.handle.shutdown().await?;
+    Ok(())
+}

@@ -110,6 +110,31 @@ async fn each_patch_type_changes_what_it_says() -> anyhow::Result<()> {
         .await?;
     assert_eq!(updated.spec.unwrap().replicas, Some(4));
     assert_eq!(updated.metadata.uid, created.metadata.uid);
+
+    // A field the manager applied before and leaves out now is removed; fields set by
+    // others stay.
+    let mut labelled = again.clone();
+    labelled["metadata"]["labels"] = json!({"keep": "yes", "drop": "soon"});
+    api.patch("applied", &params, &Patch::Apply(&labelled))
+        .await?;
+    api.patch(
+        "applied",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"other": "manager"}}})),
+    )
+    .await?;
+    labelled["metadata"]["labels"] = json!({"keep": "yes"});
+    let released = api
+        .patch("applied", &params, &Patch::Apply(&labelled))
+        .await?;
+    let labels = released.metadata.labels.unwrap_or_default();
+    assert_eq!(labels.get("keep").map(String::as_str), Some("yes"));
+    assert!(!labels.contains_key("drop"), "{labels:?}");
+    let annotations = released.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        annotations.get("other").map(String::as_str),
+        Some("manager")
+    );
     sim.handle.shutdown().await?;
     Ok(())
 }

@@ -77,6 +77,16 @@ async fn gpu_pods_wait_unschedulable_until_room_frees() -> anyhow::Result<()> {
     })
     .await?;
 
+    let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(sim.client.clone(), &ns)
+        .list(&ListParams::default())
+        .await?;
+    assert!(events.items.iter().any(|e| {
+        e.reason.as_deref() == Some("FailedScheduling")
+            && e.message
+                .as_deref()
+                .is_some_and(|m| m.contains("Insufficient nvidia.com/gpu"))
+    }));
+
     // Scale the big one down: room frees and the waiting pod is scheduled.
     deployments
         .patch_scale(
