@@ -10,13 +10,23 @@ pub struct Snapshot {
     at: Instant,
     /// CPU ticks of each process (pid → (name, ticks)).
     processes: HashMap<u32, (String, u64)>,
-    /// Busy and total ticks of the whole machine.
-    busy: u64,
+    machine: Machine,
+}
+
+/// Ticks of all CPUs from the first line of `/proc/stat`.
+#[derive(Default, Clone, Copy)]
+struct Machine {
     total: u64,
+    idle: u64,
+    /// Interrupts and soft interrupts (loopback networking lands here), not charged to
+    /// any process.
+    irq: u64,
+    /// Time the hypervisor gave to other guests.
+    steal: u64,
 }
 
 pub fn snapshot() -> Snapshot {
-    let (busy, total) = machine_ticks().unwrap_or((0, 0));
+    let machine = machine_ticks().unwrap_or_default();
     let mut processes = HashMap::new();
     if let Ok(entries) = fs::read_dir("/proc") {
         for entry in entries.flatten() {
@@ -35,8 +45,7 @@ pub fn snapshot() -> Snapshot {
     Snapshot {
         at: Instant::now(),
         processes,
-        busy,
-        total,
+        machine,
     }
 }
 
@@ -53,8 +62,7 @@ fn process_ticks(pid: u32) -> Option<(String, u64)> {
     Some((name, utime + stime))
 }
 
-/// Busy and total ticks of all CPUs from the first line of `/proc/stat`.
-fn machine_ticks() -> Option<(u64, u64)> {
+fn machine_ticks() -> Option<Machine> {
     let stat = fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().next()?;
     let values: Vec<u64> = line
@@ -63,9 +71,13 @@ fn machine_ticks() -> Option<(u64, u64)> {
         .filter_map(|v| v.parse().ok())
         .collect();
     // user nice system idle iowait irq softirq steal (guest time is inside user).
-    let total: u64 = values.iter().take(8).sum();
-    let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
-    Some((total.saturating_sub(idle), total))
+    let at = |i: usize| values.get(i).copied().unwrap_or(0);
+    Some(Machine {
+        total: values.iter().take(8).sum(),
+        idle: at(3) + at(4),
+        irq: at(5) + at(6),
+        steal: at(7),
+    })
 }
 
 fn ticks_per_second() -> f64 {
@@ -74,45 +86,49 @@ fn ticks_per_second() -> f64 {
     if ticks > 0 { ticks as f64 } else { 100.0 }
 }
 
-/// One line: how many cores each kind of process used on average between two snapshots.
+/// One line: how many cores each kind of process used on average between two snapshots,
+/// then the busiest other processes by name.
 pub fn breakdown(before: &Snapshot, after: &Snapshot) -> String {
     let secs = after.at.duration_since(before.at).as_secs_f64();
-    if secs <= 0.0 || after.total == 0 {
+    if secs <= 0.0 || after.machine.total == 0 {
         return "CPU breakdown unavailable".into();
     }
     let per_second = ticks_per_second();
     let cores = |ticks: u64| ticks as f64 / per_second / secs;
     let mut by_name: Vec<(&str, u64)> = NAMES.iter().map(|n| (*n, 0)).collect();
-    let mut named = 0;
+    let mut others: HashMap<&str, u64> = HashMap::new();
     for (pid, (name, ticks)) in &after.processes {
-        let Some(slot) = by_name.iter_mut().find(|(n, _)| n == name) else {
-            continue;
-        };
         let earlier = before
             .processes
             .get(pid)
             .filter(|(n, _)| n == name)
             .map_or(0, |(_, t)| *t);
         let used = ticks.saturating_sub(earlier);
-        slot.1 += used;
-        named += used;
+        match by_name.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 += used,
+            None => *others.entry(name.as_str()).or_default() += used,
+        }
     }
-    let busy = after.busy.saturating_sub(before.busy);
-    let total = after.total.saturating_sub(before.total);
-    // /proc/stat counts all CPUs: its total over the window is cores × ticks.
-    let machine_cores = if total > 0 {
-        total as f64 / per_second / secs
-    } else {
-        0.0
-    };
+    let delta = |f: fn(&Machine) -> u64| f(&after.machine).saturating_sub(f(&before.machine));
     let mut parts: Vec<String> = by_name
         .iter()
         .map(|(name, ticks)| format!("{name} {:.2}", cores(*ticks)))
         .collect();
-    parts.push(format!("other {:.2}", cores(busy.saturating_sub(named))));
-    parts.push(format!(
-        "idle {:.2}",
-        cores(total.saturating_sub(busy)).min(machine_cores)
-    ));
-    parts.join(", ")
+    parts.push(format!("irq {:.2}", cores(delta(|m| m.irq))));
+    parts.push(format!("steal {:.2}", cores(delta(|m| m.steal))));
+    parts.push(format!("idle {:.2}", cores(delta(|m| m.idle))));
+    let mut others: Vec<(&str, u64)> = others.into_iter().collect();
+    others.sort_by(|a, b| b.1.cmp(&a.1));
+    let busiest: Vec<String> = others
+        .iter()
+        .take(3)
+        .filter(|(_, ticks)| cores(*ticks) >= 0.05)
+        .map(|(name, ticks)| format!("{name} {:.2}", cores(*ticks)))
+        .collect();
+    let other: u64 = others.iter().map(|(_, t)| t).sum();
+    let mut line = format!("{}, others {:.2}", parts.join(", "), cores(other));
+    if !busiest.is_empty() {
+        line.push_str(&format!(" ({})", busiest.join(", ")));
+    }
+    line
 }

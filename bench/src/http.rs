@@ -161,32 +161,13 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
         }
     })
     .await?;
-    let rate = creates.tally.measured_ok as f64 / args.duration.as_secs_f64();
-    let p99 = report::ms(&creates.tally.latencies, 0.99);
-    println!(
-        "creates: {:.0}/s, {}",
-        rate,
-        report::latency_line(&creates.tally.latencies)
-    );
-    println!("creates: failures {}", creates.tally.failures_line());
-    summary.figure("CPU cores used during creates", &creates.cpu, "-", "-");
-    summary.figure(
-        "course creates/s (64 clients)",
-        &format!("{rate:.0}"),
-        &format!("≥ {:.0}", CREATE_TARGET.0),
-        verdict(rate >= CREATE_TARGET.0),
-    );
-    summary.figure(
-        "course create p50 / p90 / p99 / max",
-        &format!(
-            "{:.1} / {:.1} / {:.1} / {:.1} ms",
-            report::ms(&creates.tally.latencies, 0.5),
-            report::ms(&creates.tally.latencies, 0.9),
-            p99,
-            report::max_ms(&creates.tally.latencies)
-        ),
-        &format!("p99 ≤ {:.0} ms", CREATE_TARGET.1),
-        verdict(p99 <= CREATE_TARGET.1),
+    report(
+        summary,
+        "creates",
+        args.clients,
+        args.duration,
+        &creates,
+        CREATE_TARGET,
     );
 
     let ids = list_ids(&client, &owners).await?;
@@ -207,7 +188,7 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
     }
 
     println!(
-        "reads: {} clients over {} courses, {:.1} s warm-up, {:.1} s measured",
+        "GETs: {} clients over {} courses, {:.1} s warm-up, {:.1} s measured",
         args.clients,
         ids.len(),
         args.warmup.as_secs_f64(),
@@ -225,30 +206,13 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
         }
     })
     .await?;
-    let rate = reads.tally.measured_ok as f64 / args.duration.as_secs_f64();
-    let p99 = report::ms(&reads.tally.latencies, 0.99);
-    println!(
-        "reads: {:.0}/s, {}",
-        rate,
-        report::latency_line(&reads.tally.latencies)
-    );
-    println!("reads: failures {}", reads.tally.failures_line());
-    summary.figure("CPU cores used during reads", &reads.cpu, "-", "-");
-    summary.figure(
-        "course GETs/s (64 clients)",
-        &format!("{rate:.0}"),
-        &format!("≥ {:.0}", GET_TARGET.0),
-        verdict(rate >= GET_TARGET.0),
-    );
-    summary.figure(
-        "course GET p50 / p99",
-        &format!(
-            "{:.2} / {:.2} ms",
-            report::ms(&reads.tally.latencies, 0.5),
-            p99
-        ),
-        &format!("p99 ≤ {:.0} ms", GET_TARGET.1),
-        verdict(p99 <= GET_TARGET.1),
+    report(
+        summary,
+        "GETs",
+        args.clients,
+        args.duration,
+        &reads,
+        GET_TARGET,
     );
     if !consistent {
         bail!(
@@ -257,6 +221,45 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Prints a phase's figures: the rate, the latencies, the failures, the CPU breakdown.
+fn report(
+    summary: &Summary,
+    what: &str,
+    clients: usize,
+    duration: Duration,
+    phase: &Phase,
+    (target_rate, target_p99): (f64, f64),
+) {
+    let latencies = &phase.tally.latencies;
+    let rate = phase.tally.measured_ok as f64 / duration.as_secs_f64();
+    let p99 = report::ms(latencies, 0.99);
+    println!("{what}: {rate:.0}/s, {}", report::latency_line(latencies));
+    println!("{what}: failures {}", phase.tally.failures_line());
+    summary.figure(
+        &format!("CPU cores used during {what}"),
+        &phase.cpu,
+        "-",
+        "-",
+    );
+    summary.figure(
+        &format!("course {what}/s ({clients} clients)"),
+        &format!("{rate:.0}"),
+        &format!("≥ {target_rate:.0}"),
+        verdict(rate >= target_rate),
+    );
+    summary.figure(
+        &format!("course {what} latency p50 / p90 / p99 / max"),
+        &format!(
+            "{:.2} / {:.2} / {p99:.2} / {:.2} ms",
+            report::ms(latencies, 0.5),
+            report::ms(latencies, 0.9),
+            report::max_ms(latencies)
+        ),
+        &format!("p99 ≤ {target_p99:.0} ms"),
+        verdict(p99 <= target_p99),
+    );
 }
 
 /// What one phase measured.

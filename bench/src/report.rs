@@ -50,8 +50,13 @@ impl Summary {
         Self { path }
     }
 
+    /// One figure; `target` is `-` for figures that only explain others.
     pub fn figure(&self, metric: &str, value: &str, target: &str, verdict: &str) {
-        println!("  {metric}: {value} (target {target}: {verdict})");
+        if target == "-" {
+            println!("  {metric}: {value}");
+        } else {
+            println!("  {metric}: {value} (target {target}: {verdict})");
+        }
         let Some(path) = &self.path else { return };
         let line = format!("{metric}|{value}|{target}|{verdict}\n");
         let written = OpenOptions::new()
