@@ -6,7 +6,7 @@
 
 use warp::{
     Filter,
-    http::{Method, StatusCode},
+    http::{HeaderValue, Method, StatusCode},
     reply::Response,
 };
 
@@ -30,20 +30,15 @@ pub fn preflight() -> impl Filter<Extract = (Response,), Error = warp::Rejection
             let headers = response.headers_mut();
             headers.insert(
                 "access-control-allow-methods",
-                "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-                    .parse()
-                    .expect("static header value"),
+                HeaderValue::from_static("GET, POST, PUT, PATCH, DELETE, OPTIONS"),
             );
             let allowed = requested.and_then(|r| r.parse().ok()).unwrap_or_else(|| {
-                "Authorization, Content-Type, Idempotency-Key, X-Request-Id"
-                    .parse()
-                    .expect("static header value")
+                HeaderValue::from_static(
+                    "Authorization, Content-Type, Idempotency-Key, X-Request-Id",
+                )
             });
             headers.insert("access-control-allow-headers", allowed);
-            headers.insert(
-                "access-control-max-age",
-                "86400".parse().expect("static header value"),
-            );
+            headers.insert("access-control-max-age", HeaderValue::from_static("86400"));
             response
         })
 }
