@@ -70,10 +70,10 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
         );
     }
     let result = measure(&args, &gantry, summary).await;
-    if !args.keep {
-        if let Err(e) = instance::remove(&args.target, &args.instance).await {
-            eprintln!("cleanup of {} failed: {e:#}", args.instance);
-        }
+    if !args.keep
+        && let Err(e) = instance::remove(&args.target, &args.instance).await
+    {
+        eprintln!("cleanup of {} failed: {e:#}", args.instance);
     }
     result
 }

@@ -118,7 +118,7 @@ pub fn breakdown(before: &Snapshot, after: &Snapshot) -> String {
     parts.push(format!("steal {:.2}", cores(delta(|m| m.steal))));
     parts.push(format!("idle {:.2}", cores(delta(|m| m.idle))));
     let mut others: Vec<(&str, u64)> = others.into_iter().collect();
-    others.sort_by(|a, b| b.1.cmp(&a.1));
+    others.sort_by_key(|(_, ticks)| std::cmp::Reverse(*ticks));
     let busiest: Vec<String> = others
         .iter()
         .take(3)

@@ -392,7 +392,7 @@ async fn login(http: &reqwest::Client, base: &str, args: &Args) -> anyhow::Resul
                 }
                 format!("HTTP {status}: {body}")
             }
-            Err(e) => e.to_string(),
+            Err(e) => format!("{:#}", anyhow::Error::from(e)),
         };
         if Instant::now() >= deadline {
             bail!("cannot log in as {} at {base}: {last}", args.admin_user);

@@ -74,6 +74,7 @@ pub async fn remove(target: &Target, instance: &str) -> anyhow::Result<()> {
     let stream = format!("{}_EVENTS", instance.to_uppercase());
     match js.delete_stream(&stream).await {
         Ok(_) => println!("deleted stream {stream}"),
+        Err(e) if e.to_string().contains("not found") => println!("stream {stream}: none"),
         Err(e) => println!("stream {stream} not deleted: {e}"),
     }
     match connect_db(&target.database_url).await {

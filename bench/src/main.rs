@@ -10,7 +10,7 @@ mod http;
 mod instance;
 mod report;
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 
@@ -46,12 +46,19 @@ pub fn seconds(text: &str) -> Result<Duration, String> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     let summary = report::Summary::new(cli.summary);
-    match cli.command {
+    let result = match cli.command {
         Command::Http(args) => http::run(args, &summary).await,
         Command::Catchup(args) => catchup::run(args, &summary).await,
         Command::Cleanup(args) => instance::run(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("gantry-bench: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
