@@ -2,9 +2,9 @@
 //! PostgreSQL transaction.
 //!
 //! Because the checkpoint commits with the rows it describes, a projector killed at any
-//! moment restarts from exactly the first event not yet applied. The checkpoint row is
-//! locked for the transaction, so two projectors of one instance never apply the same event
-//! twice: the second one skips whatever the first already committed.
+//! moment restarts from exactly the first event not yet applied. Each batch claims the
+//! checkpoint it starts from, so two projectors of one instance never apply the same event
+//! twice: the one that finds the checkpoint moved rolls back and resumes from it.
 
 use std::time::Duration;
 
@@ -13,7 +13,8 @@ use async_nats::jetstream::{
     consumer::{DeliverPolicy, pull},
 };
 use events::{Envelope, Event};
-use futures::{FutureExt, StreamExt, future::BoxFuture};
+use futures::StreamExt;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
@@ -95,16 +96,57 @@ impl Projector {
     async fn project_until(&self, stop: &CancellationToken) -> Result<(), ProjectionError> {
         let start = {
             let client = self.db.pool.get().await?;
+            client
+                .execute(
+                    "INSERT INTO projection_checkpoint (name, last_seq) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
+                    &[&READ_MODELS],
+                )
+                .await?;
             checkpoint::load(&client, READ_MODELS).await?
         };
         self.checkpoints.advance(start);
         info!(from = start + 1, "projecting");
+        let mut incoming = self.read_ahead(start).await?;
+        let mut applied = start;
+        loop {
+            let first = tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                next = incoming.receiver.recv() => next,
+                _ = tokio::time::sleep(STALL_CHECK) => {
+                    self.check_not_stalled(applied).await?;
+                    continue;
+                }
+            };
+            let mut batch = Vec::with_capacity(BATCH);
+            let mut next = first;
+            loop {
+                match next {
+                    None => return Err(ProjectionError::Stream("event stream closed".into())),
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(delivered)) => batch.push(delivered),
+                }
+                if batch.len() >= BATCH {
+                    break;
+                }
+                match incoming.receiver.try_recv() {
+                    Ok(more) => next = Some(more),
+                    Err(_) => break,
+                }
+            }
+            applied = self.apply_batch(applied, batch).await?;
+            self.checkpoints.advance(applied);
+        }
+    }
+
+    /// Reads the log from after `applied` in a task of its own, so the next batch arrives
+    /// while the current one is written.
+    async fn read_ahead(&self, applied: u64) -> Result<ReadAhead, ProjectionError> {
         let consumer = self
             .stream
             .create_consumer(pull::OrderedConfig {
                 filter_subject: self.subjects.clone(),
                 deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: start + 1,
+                    start_sequence: applied + 1,
                 },
                 ..Default::default()
             })
@@ -114,44 +156,28 @@ impl Projector {
             .messages()
             .await
             .map_err(|e| ProjectionError::Stream(e.to_string()))?;
-        let mut applied = start;
-        loop {
-            let first = tokio::select! {
-                _ = stop.cancelled() => return Ok(()),
-                next = messages.next() => next,
-                _ = tokio::time::sleep(STALL_CHECK) => {
-                    self.check_not_stalled(applied).await?;
-                    continue;
-                }
-            };
-            let mut batch = Vec::with_capacity(64);
-            let mut pending = first;
-            loop {
-                match pending {
-                    None => return Err(ProjectionError::Stream("consumer ended".into())),
-                    Some(Err(e)) => return Err(ProjectionError::Stream(e.to_string())),
-                    Some(Ok(message)) => {
-                        let seq = message
+        let (sender, receiver) = mpsc::channel(4 * BATCH);
+        let reader = tokio::spawn(async move {
+            while let Some(message) = messages.next().await {
+                let delivered = message
+                    .map_err(|e| ProjectionError::Stream(e.to_string()))
+                    .and_then(|m| {
+                        let seq = m
                             .info()
                             .map_err(|e| ProjectionError::Stream(e.to_string()))?
                             .stream_sequence;
-                        batch.push(Delivered {
+                        Ok(Delivered {
                             seq,
-                            payload: message.payload.clone(),
-                        });
-                    }
-                }
-                if batch.len() >= BATCH {
-                    break;
-                }
-                match messages.next().now_or_never() {
-                    Some(next) => pending = next,
-                    None => break,
+                            payload: m.payload.clone(),
+                        })
+                    });
+                let failed = delivered.is_err();
+                if sender.send(delivered).await.is_err() || failed {
+                    return;
                 }
             }
-            applied = self.apply_batch(batch).await?;
-            self.checkpoints.advance(applied);
-        }
+        });
+        Ok(ReadAhead { receiver, reader })
     }
 
     /// After NATS restarts, an ordered consumer may wait for missed heartbeats before it
@@ -172,62 +198,77 @@ impl Projector {
         Ok(())
     }
 
-    /// Applies the events above the stored checkpoint and moves it, in one transaction.
-    /// Returns the checkpoint after the batch.
-    async fn apply_batch(&self, batch: Vec<Delivered>) -> Result<u64, ProjectionError> {
-        let mut client = self.db.pool.get().await?;
-        let tx = client.transaction().await?;
-        tx.execute(
-            "INSERT INTO projection_checkpoint (name, last_seq) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
-            &[&READ_MODELS],
-        )
-        .await?;
-        let done: i64 = tx
-            .query_one(
-                "SELECT last_seq FROM projection_checkpoint WHERE name = $1 FOR UPDATE",
-                &[&READ_MODELS],
-            )
-            .await?
-            .get(0);
-        let done = done.max(0) as u64;
+    /// Applies the events after `applied` and moves the checkpoint to the last of them, in
+    /// one transaction, sent as one pipeline: claim the checkpoint, write every read model,
+    /// notify. The claim only succeeds if the checkpoint is still `applied`, so a second
+    /// projector that got there first makes this one roll back and resume from the
+    /// checkpoint. Returns the new checkpoint.
+    async fn apply_batch(
+        &self,
+        applied: u64,
+        batch: Vec<Delivered>,
+    ) -> Result<u64, ProjectionError> {
         let Some(last) = batch
             .iter()
             .map(|d| d.seq)
             .max()
-            .filter(|last| *last > done)
+            .filter(|last| *last > applied)
         else {
-            tx.commit().await?;
-            return Ok(done);
+            return Ok(applied);
         };
         let fresh: Vec<(u64, Envelope, Event)> = batch
             .into_iter()
-            .filter(|d| d.seq > done)
+            .filter(|d| d.seq > applied)
             .filter_map(decode)
             .collect();
-        let statements = Statements::prepare(&tx).await?;
-        // Sent together, the statements are pipelined on the connection and run in order.
-        let writes: Vec<BoxFuture<'_, Result<u64, tokio_postgres::Error>>> = fresh
-            .iter()
-            .map(|(seq, envelope, event)| match event {
-                Event::Course(e) => courses::apply(&tx, &statements.courses, *seq, envelope, e),
-                Event::User(e) => users::apply(&tx, &statements.users, *seq, envelope, e),
-            })
-            .collect();
-        futures::future::try_join_all(writes).await?;
-        let last_i64 = last as i64;
-        tx.execute(
-            "UPDATE projection_checkpoint SET last_seq = $2, updated_at = now() WHERE name = $1",
-            &[&READ_MODELS, &last_i64],
-        )
-        .await?;
-        tx.execute(
-            "SELECT pg_notify($1, $2)",
-            &[&checkpoint::channel(self.db.schema()), &last.to_string()],
-        )
-        .await?;
+        let mut courses = Vec::new();
+        let mut users = Vec::new();
+        for (seq, envelope, event) in &fresh {
+            match event {
+                Event::Course(e) => courses.push((*seq, envelope, e)),
+                Event::User(e) => users.push((*seq, envelope, e)),
+            }
+        }
+
+        let mut client = self.db.pool.get().await?;
+        let tx = client.transaction().await?;
+        let claim = tx
+            .prepare_cached("UPDATE projection_checkpoint SET last_seq = $2, updated_at = now() WHERE name = $1 AND last_seq = $3")
+            .await?;
+        let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+        let (last_i64, applied_i64) = (last as i64, applied as i64);
+        let channel = checkpoint::channel(self.db.schema());
+        let last_text = last.to_string();
+        let claim_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
+            [&READ_MODELS, &last_i64, &applied_i64];
+        let notify_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&channel, &last_text];
+        let (claimed, (), (), _) = futures::try_join!(
+            tx.execute(&claim, &claim_params),
+            courses::apply_batch(&tx, courses),
+            users::apply_batch(&tx, users),
+            tx.execute(&notify, &notify_params),
+        )?;
+        if claimed != 1 {
+            tx.rollback().await?;
+            return Err(ProjectionError::Stream(format!(
+                "checkpoint moved past {applied} by another projector; resuming from it"
+            )));
+        }
         tx.commit().await?;
         debug!(events = fresh.len(), checkpoint = last, "batch applied");
         Ok(last)
+    }
+}
+
+/// The read-ahead task and what it delivered; the task ends with this.
+struct ReadAhead {
+    receiver: mpsc::Receiver<Result<Delivered, ProjectionError>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }
 
@@ -247,22 +288,5 @@ fn decode(delivered: Delivered) -> Option<(u64, Envelope, Event)> {
             error!(seq = delivered.seq, error = %e, "skipping undecodable event");
             None
         }
-    }
-}
-
-/// Every read model's prepared statements, prepared once per connection (cached).
-pub(crate) struct Statements {
-    courses: courses::Statements,
-    users: users::Statements,
-}
-
-impl Statements {
-    async fn prepare(
-        tx: &deadpool_postgres::Transaction<'_>,
-    ) -> Result<Self, tokio_postgres::Error> {
-        Ok(Self {
-            courses: courses::Statements::prepare(tx).await?,
-            users: users::Statements::prepare(tx).await?,
-        })
     }
 }

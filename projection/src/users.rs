@@ -1,8 +1,6 @@
 //! The `users` read model: who can log in, and with which hash.
 
 use events::{Envelope, UserEvent, user::UserCreated};
-use futures::{FutureExt, future::BoxFuture};
-use tokio_postgres::Statement;
 
 use crate::{DbError, Pool};
 
@@ -14,58 +12,49 @@ pub struct UserRow {
     pub email: String,
 }
 
-pub(crate) struct Statements {
-    create: Statement,
-}
+const INSERT: &str =
+    "INSERT INTO users (username, password_hash, admin, email, created_at, last_seq)
+                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO NOTHING";
 
-impl Statements {
-    pub(crate) async fn prepare(
-        tx: &deadpool_postgres::Transaction<'_>,
-    ) -> Result<Self, tokio_postgres::Error> {
-        Ok(Self {
-            create: tx
-                .prepare_cached(
-                    "INSERT INTO users (username, password_hash, admin, email, created_at, last_seq)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO NOTHING",
-                )
-                .await?,
-        })
+/// Writes a batch of user events, one statement each, sent together (users are few).
+pub(crate) async fn apply_batch(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: Vec<(u64, &Envelope, &UserEvent)>,
+) -> Result<(), tokio_postgres::Error> {
+    if events.is_empty() {
+        return Ok(());
     }
-}
-
-pub(crate) fn apply<'a>(
-    tx: &'a deadpool_postgres::Transaction<'_>,
-    statements: &'a Statements,
-    seq: u64,
-    envelope: &'a Envelope,
-    event: &'a UserEvent,
-) -> BoxFuture<'a, Result<u64, tokio_postgres::Error>> {
-    let seq = seq as i64;
-    async move {
-        match event {
-            UserEvent::UserCreated(UserCreated {
-                username,
-                password_hash,
-                admin,
-                email,
-                ..
-            }) => {
-                tx.execute(
-                    &statements.create,
-                    &[
-                        username,
-                        password_hash,
-                        admin,
-                        email,
-                        &envelope.meta.occurred_at,
-                        &seq,
-                    ],
-                )
-                .await
+    let insert = tx.prepare_cached(INSERT).await?;
+    let writes = events.into_iter().map(|(seq, envelope, event)| {
+        let insert = &insert;
+        async move {
+            let seq = seq as i64;
+            match event {
+                UserEvent::UserCreated(UserCreated {
+                    username,
+                    password_hash,
+                    admin,
+                    email,
+                    ..
+                }) => {
+                    tx.execute(
+                        insert,
+                        &[
+                            username,
+                            password_hash,
+                            admin,
+                            email,
+                            &envelope.meta.occurred_at,
+                            &seq,
+                        ],
+                    )
+                    .await
+                }
             }
         }
-    }
-    .boxed()
+    });
+    futures::future::try_join_all(writes).await?;
+    Ok(())
 }
 
 pub async fn user_by_name(pool: &Pool, username: &str) -> Result<Option<UserRow>, DbError> {
