@@ -22,11 +22,12 @@ pub struct RequestContext {
 pub fn header_text(
     name: &'static str,
 ) -> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone {
-    warp::header::headers_cloned().map(move |headers: warp::http::HeaderMap| {
-        headers
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-    })
+    warp::header::value(name)
+        .map(|value: warp::http::HeaderValue| {
+            Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
+        })
+        .or(warp::any().map(|| None))
+        .unify()
 }
 
 pub fn request_context()

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{DbError, Pool};
 
-/// A course as the catalogue shows it.
+/// A course as the catalogue shows it (columns in the order of `select_courses!`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CourseRow {
     pub id: Uuid,
@@ -26,8 +26,6 @@ pub struct CourseRow {
     pub datasets: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
-
-const COLUMNS: &str = "id, owner, name, introduction, image, level, gpu, datasets, created_at";
 
 impl From<&Row> for CourseRow {
     fn from(row: &Row) -> Self {
@@ -283,17 +281,24 @@ impl ChangedRows {
     }
 }
 
+/// `SELECT <columns> FROM course <filter> ORDER BY created_at, id`, written out once.
+macro_rules! select_courses {
+    ($filter:literal) => {
+        concat!(
+            "SELECT id, owner, name, introduction, image, level, gpu, datasets, created_at FROM course ",
+            $filter,
+            " ORDER BY created_at, id"
+        )
+    };
+}
+
 async fn select(
     pool: &Pool,
-    filter: &str,
+    sql: &'static str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Vec<CourseRow>, DbError> {
     let client = pool.get().await?;
-    let statement = client
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM course {filter} ORDER BY created_at, id"
-        ))
-        .await?;
+    let statement = client.prepare_cached(sql).await?;
     Ok(client
         .query(&statement, params)
         .await?
@@ -304,27 +309,32 @@ async fn select(
 
 /// Every course.
 pub async fn course_list(pool: &Pool) -> Result<Vec<CourseRow>, DbError> {
-    select(pool, "", &[]).await
+    select(pool, select_courses!(""), &[]).await
 }
 
 /// The courses of one user.
 pub async fn course_list_by_owner(pool: &Pool, owner: &str) -> Result<Vec<CourseRow>, DbError> {
-    select(pool, "WHERE owner = $1", &[&owner]).await
+    select(pool, select_courses!("WHERE owner = $1"), &[&owner]).await
 }
 
 /// The courses of one level (`basic`, `advance`).
 pub async fn course_list_by_level(pool: &Pool, level: &str) -> Result<Vec<CourseRow>, DbError> {
-    select(pool, "WHERE level = $1", &[&level]).await
+    select(pool, select_courses!("WHERE level = $1"), &[&level]).await
 }
 
 /// Courses whose name contains `query`, case-sensitive, as the platform's `LIKE %q%` was;
 /// `strpos` treats `%` and `_` in the query as themselves.
 pub async fn course_search(pool: &Pool, query: &str) -> Result<Vec<CourseRow>, DbError> {
-    select(pool, "WHERE strpos(name, $1) > 0", &[&query]).await
+    select(
+        pool,
+        select_courses!("WHERE strpos(name, $1) > 0"),
+        &[&query],
+    )
+    .await
 }
 
 pub async fn course_get(pool: &Pool, id: Uuid) -> Result<Option<CourseRow>, DbError> {
-    Ok(select(pool, "WHERE id = $1", &[&id])
+    Ok(select(pool, select_courses!("WHERE id = $1"), &[&id])
         .await?
         .into_iter()
         .next())

@@ -57,9 +57,33 @@ impl From<CourseRow> for CourseView {
     }
 }
 
+/// `{"error": false, "courses": [...]}`, serialized straight from the rows.
 fn courses_answer(rows: Vec<CourseRow>) -> Response {
-    let courses: Vec<CourseView> = rows.into_iter().map(CourseView::from).collect();
-    json(&json!({ "error": false, "courses": courses })).into_response()
+    #[derive(Serialize)]
+    struct Courses {
+        error: bool,
+        courses: Vec<CourseView>,
+    }
+    let courses = rows.into_iter().map(CourseView::from).collect();
+    json(&Courses {
+        error: false,
+        courses,
+    })
+    .into_response()
+}
+
+/// `{"error": false, "course": {...}}`.
+fn course_answer(row: CourseRow) -> Response {
+    #[derive(Serialize)]
+    struct Course {
+        error: bool,
+        course: CourseView,
+    }
+    json(&Course {
+        error: false,
+        course: CourseView::from(row),
+    })
+    .into_response()
 }
 
 fn message(text: String) -> Response {
@@ -294,7 +318,7 @@ pub async fn get(
             .await
             .map_err(|e| CourseError::query(e, &format!("Query courses {{{id}}} fail")))?
             .ok_or_else(CourseError::course_not_found)?;
-        Ok(json(&json!({ "error": false, "course": CourseView::from(row) })).into_response())
+        Ok(course_answer(row))
     })
     .await
 }
