@@ -25,7 +25,7 @@ use crate::{
 };
 
 /// Events applied in one transaction at most.
-const BATCH: usize = 1000;
+const BATCH: usize = 2000;
 /// How long an idle projector waits before checking that it is not missing events.
 const STALL_CHECK: Duration = Duration::from_secs(2);
 
@@ -56,10 +56,10 @@ pub struct Projector {
     checkpoints: Checkpoints,
 }
 
-/// One message of the log as the projector receives it.
+/// One message of the log, decoded by the read-ahead task (`None`: unreadable, skipped).
 struct Delivered {
     seq: u64,
-    payload: bytes::Bytes,
+    decoded: Option<(Envelope, Event)>,
 }
 
 impl Projector {
@@ -168,7 +168,7 @@ impl Projector {
                             .stream_sequence;
                         Ok(Delivered {
                             seq,
-                            payload: m.payload.clone(),
+                            decoded: decode(seq, &m.payload),
                         })
                     });
                 let failed = delivered.is_err();
@@ -219,7 +219,7 @@ impl Projector {
         let fresh: Vec<(u64, Envelope, Event)> = batch
             .into_iter()
             .filter(|d| d.seq > applied)
-            .filter_map(decode)
+            .filter_map(|d| d.decoded.map(|(envelope, event)| (d.seq, envelope, event)))
             .collect();
         let mut courses = Vec::new();
         let mut users = Vec::new();
@@ -274,18 +274,18 @@ impl Drop for ReadAhead {
 
 /// An event this build cannot read is logged with its sequence and skipped: stopping the
 /// projector on it would freeze every read model behind it.
-fn decode(delivered: Delivered) -> Option<(u64, Envelope, Event)> {
-    let envelope = match Envelope::from_bytes(&delivered.payload) {
+fn decode(seq: u64, payload: &[u8]) -> Option<(Envelope, Event)> {
+    let envelope = match Envelope::from_bytes(payload) {
         Ok(envelope) => envelope,
         Err(e) => {
-            error!(seq = delivered.seq, error = %e, "skipping unreadable event");
+            error!(seq, error = %e, "skipping unreadable event");
             return None;
         }
     };
     match Event::decode(&envelope) {
-        Ok(event) => Some((delivered.seq, envelope, event)),
+        Ok(event) => Some((envelope, event)),
         Err(e) => {
-            error!(seq = delivered.seq, error = %e, "skipping undecodable event");
+            error!(seq, error = %e, "skipping undecodable event");
             None
         }
     }
