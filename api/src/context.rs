@@ -22,10 +22,14 @@ pub struct RequestContext {
 pub fn header_text(
     name: &'static str,
 ) -> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone {
-    warp::header::value(name)
-        .map(|value: warp::http::HeaderValue| {
-            Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
-        })
+    // The common cases (absent, or text) take the first filter without a rejection.
+    warp::header::optional::<String>(name)
+        .or(
+            warp::header::value(name).map(|value: warp::http::HeaderValue| {
+                Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
+            }),
+        )
+        .unify()
         .or(warp::any().map(|| None))
         .unify()
 }

@@ -555,3 +555,32 @@ async fn unknown_paths_and_methods_are_clear_errors() {
     let (status, body) = app.send(app.http.patch(app.url("/v1/course/list"))).await;
     assert_eq!((status, &body["error"]), (405, &json!(true)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_header_that_is_not_text_is_answered_by_the_door() {
+    let app = spawn_gantry().await;
+    let bytes = reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe").unwrap();
+    let request = app
+        .http
+        .post(app.url("/v1/course/create"))
+        .header("Authorization", bytes.clone())
+        .header(
+            "X-Request-Id",
+            reqwest::header::HeaderValue::from_bytes(b"\xff").unwrap(),
+        )
+        .body(r#"{"user":"j","name":"x"}"#);
+    let (status, body) = app.send(request).await;
+    assert_error(status, &body, 403, "Invalid API token");
+    let (status, body) = app
+        .send(
+            app.http
+                .post(app.url("/api/v2/user"))
+                .header("Authorization", bytes)
+                .body("{}"),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["code"]),
+        (401, &json!("UnauthorizedUserError"))
+    );
+}
