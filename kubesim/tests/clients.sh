@@ -55,7 +55,10 @@ check() {
 }
 
 nodes_listed() {
-    kubectl get nodes | tee /dev/stderr | grep -q 'gpu-node-1 *Ready'
+    local out
+    out="$(kubectl get nodes)"
+    printf '%s\n' "$out" >&2
+    grep -q 'gpu-node-1 *Ready' <<<"$out"
 }
 
 apply_from_yaml() {

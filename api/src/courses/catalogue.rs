@@ -10,7 +10,10 @@ use projection::courses::{self, CourseRow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
-use warp::reply::{Response, json};
+use warp::{
+    Reply,
+    reply::{Response, json},
+};
 
 use super::errors::{CourseError, authorize, parse};
 use crate::{
@@ -89,8 +92,6 @@ fn course_answer(row: CourseRow) -> Response {
 fn message(text: String) -> Response {
     json(&json!({ "error": false, "message": text })).into_response()
 }
-
-use warp::Reply;
 
 #[derive(Deserialize)]
 struct UserQuery {

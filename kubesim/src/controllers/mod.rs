@@ -86,6 +86,9 @@ pub fn pass(st: &mut State, mem: &mut Memory, ready: Duration, now: Instant) -> 
     next
 }
 
+/// The shortest time between two controller passes.
+const PASS_INTERVAL: Duration = Duration::from_millis(20);
+
 /// Runs the controllers until `shutdown` turns true.
 pub async fn run(store: Arc<Store>, ready: Duration, mut shutdown: watch::Receiver<bool>) {
     let mut mem = Memory::default();
@@ -101,6 +104,12 @@ pub async fn run(store: Arc<Store>, ready: Duration, mut shutdown: watch::Receiv
             })
         });
         let wake = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        // A pass looks at every pod; during a burst of API writes, let them gather (the
+        // store's kick remembers that something changed) instead of passing after each.
+        tokio::select! {
+            _ = tokio::time::sleep(PASS_INTERVAL) => {}
+            _ = crate::stopped(&mut shutdown) => return,
+        }
         tokio::select! {
             _ = store.kick.notified() => {}
             _ = tokio::time::sleep_until(wake) => {}

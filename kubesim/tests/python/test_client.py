@@ -66,7 +66,8 @@ def deployment_ready(apps, ns, name):
     deadline = time.time() + 30
     while time.time() < deadline:
         d = apps.read_namespaced_deployment_status(name, ns)
-        if (d.status.ready_replicas or 0) == 2:
+        # A new deployment may have no status yet, as on a real cluster.
+        if d.status and (d.status.ready_replicas or 0) == 2:
             return
         time.sleep(0.1)
     raise AssertionError("deployment did not become ready")
