@@ -40,13 +40,7 @@ impl Settings {
     /// The instance name goes into NATS subjects and SQL identifiers: keep it plain.
     pub fn validate(&self) -> anyhow::Result<()> {
         let name = &self.instance;
-        let plain = !name.is_empty()
-            && name.len() <= 40
-            && name.starts_with(|c: char| c.is_ascii_lowercase())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !plain {
+        if !command::is_plain_instance_name(name) {
             anyhow::bail!(
                 "GANTRY_INSTANCE must be 1-40 characters of a-z, 0-9 and _, starting with a letter: {name:?}"
             );

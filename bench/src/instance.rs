@@ -34,13 +34,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 /// Instance names go into SQL identifiers and subjects unquoted: accept only plain ones,
 /// as `gantry` itself does.
 pub fn check_name(name: &str) -> anyhow::Result<()> {
-    let plain = !name.is_empty()
-        && name.len() <= 40
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if !plain {
+    if !command::is_plain_instance_name(name) {
         anyhow::bail!(
             "instance names are 1-40 characters of a-z, 0-9 and _, starting with a letter: {name:?}"
         );

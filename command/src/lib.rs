@@ -16,4 +16,4 @@ pub mod user;
 pub use aggregate::Aggregate;
 pub use error::{CommandError, DomainError};
 pub use repository::{Context, Outcome, Repository};
-pub use store::{EventStore, JetStreamStore, StoreError};
+pub use store::{EventStore, JetStreamStore, StoreError, is_plain_instance_name};

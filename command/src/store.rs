@@ -110,6 +110,18 @@ impl JetStreamStore {
     }
 }
 
+/// Whether `name` can name an instance: it goes unquoted into NATS subjects, stream and
+/// consumer names and SQL identifiers, so 1-40 characters of a-z, 0-9 and `_`, starting
+/// with a letter.
+pub fn is_plain_instance_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 40
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
 /// `<INSTANCE>_EVENTS`: JetStream stream names are conventionally upper case.
 pub fn stream_name(instance: &str) -> String {
     format!("{}_EVENTS", instance.to_uppercase())
