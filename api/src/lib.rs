@@ -44,23 +44,7 @@ impl App {
         command: &A::Command,
         ctx: &command::Context,
     ) -> Result<Outcome, CommandError> {
-        self.caught_up(repository.execute(id, command, ctx).await?)
-            .await
-    }
-
-    /// [`write`](Self::write) for an aggregate with a freshly made-up id.
-    pub async fn write_new<A: Aggregate>(
-        &self,
-        repository: &Repository<A, JetStreamStore>,
-        id: &str,
-        command: &A::Command,
-        ctx: &command::Context,
-    ) -> Result<Outcome, CommandError> {
-        self.caught_up(repository.execute_new(id, command, ctx).await?)
-            .await
-    }
-
-    async fn caught_up(&self, outcome: Outcome) -> Result<Outcome, CommandError> {
+        let outcome = repository.execute(id, command, ctx).await?;
         if !self
             .checkpoints
             .wait_for(outcome.seq, self.read_your_writes)

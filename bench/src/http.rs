@@ -65,9 +65,10 @@ struct Tally {
 }
 
 impl Tally {
-    fn new() -> Self {
+    /// An empty tally recording into `latencies` (an empty histogram).
+    fn new(latencies: Histogram<u64>) -> Self {
         Self {
-            latencies: report::histogram(),
+            latencies,
             measured_ok: 0,
             total_ok: 0,
             failures: BTreeMap::new(),
@@ -276,11 +277,13 @@ where
     F: Fn(usize, u64, &mut StdRng) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<u16, String>> + Send,
 {
+    let empty = report::histogram()?;
     let mut tasks = JoinSet::new();
     for worker in 0..clients {
         let request = request.clone();
+        let latencies = empty.clone();
         tasks.spawn(async move {
-            let mut tally = Tally::new();
+            let mut tally = Tally::new(latencies);
             let mut rng = StdRng::seed_from_u64(worker as u64);
             let mut n = 0u64;
             loop {
@@ -311,7 +314,7 @@ where
     let before = cpu::snapshot();
     tokio::time::sleep_until(window.stop_at.into()).await;
     let after = cpu::snapshot();
-    let mut tally = Tally::new();
+    let mut tally = Tally::new(empty);
     while let Some(done) = tasks.join_next().await {
         tally.merge(done.context("a client task failed")?);
     }
@@ -336,7 +339,7 @@ fn no_answer(e: reqwest::Error) -> String {
 }
 
 async fn create(client: &Client, owner: &str, name: &str) -> Result<u16, String> {
-    let response = client
+    let request = client
         .http
         .post(format!("{}/v1/course/create", client.base))
         .bearer_auth(&client.token)
@@ -348,23 +351,21 @@ async fn create(client: &Client, owner: &str, name: &str) -> Result<u16, String>
             "level": "basic",
             "GPU": 1,
             "datasets": ["mnist"],
-        }))
-        .send()
-        .await
-        .map_err(no_answer)?;
-    let status = response.status().as_u16();
-    response.bytes().await.map_err(no_answer)?;
-    Ok(status)
+        }));
+    status_of(request).await
 }
 
 async fn get(client: &Client, id: &str) -> Result<u16, String> {
-    let response = client
+    let request = client
         .http
         .get(format!("{}/v1/course/get/{id}", client.base))
-        .bearer_auth(&client.token)
-        .send()
-        .await
-        .map_err(no_answer)?;
+        .bearer_auth(&client.token);
+    status_of(request).await
+}
+
+/// Sends a request and reads its whole answer; the status, or why there was none.
+async fn status_of(request: reqwest::RequestBuilder) -> Result<u16, String> {
+    let response = request.send().await.map_err(no_answer)?;
     let status = response.status().as_u16();
     response.bytes().await.map_err(no_answer)?;
     Ok(status)

@@ -5,8 +5,8 @@ use std::{fs::OpenOptions, io::Write, path::PathBuf, time::Duration};
 use hdrhistogram::Histogram;
 
 /// A latency histogram in microseconds, from 1 µs to 60 s at 3 significant digits.
-pub fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant bounds are valid")
+pub fn histogram() -> anyhow::Result<Histogram<u64>> {
+    Ok(Histogram::new_with_bounds(1, 60_000_000, 3)?)
 }
 
 pub fn record(histogram: &mut Histogram<u64>, latency: Duration) {

@@ -170,24 +170,16 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         Err(CommandError::Conflict)
     }
 
-    /// Like [`execute`](Self::execute) for an aggregate whose id was just made up (a random
-    /// UUID): its state is taken to be empty without reading the log. Were the id taken
-    /// after all, the append would meet a wrong sequence and the command would be decided
-    /// again on the real state.
-    pub async fn execute_new(
-        &self,
-        id: &str,
-        command: &A::Command,
-        ctx: &Context,
-    ) -> Result<Outcome, CommandError> {
-        {
-            let slot = self.slot(id);
-            let mut slot = slot.lock().await;
-            if !slot.loaded && slot.last_seq == 0 {
-                slot.loaded = true;
-            }
+    /// Declares that aggregate `id` was just made up (a random UUID), so the next command
+    /// on it decides on an empty state without reading the log. Were the id taken after
+    /// all, the append would meet a wrong sequence and the command would be decided again
+    /// on the real state.
+    pub async fn assume_new(&self, id: &str) {
+        let slot = self.slot(id);
+        let mut slot = slot.lock().await;
+        if !slot.loaded && slot.last_seq == 0 {
+            slot.loaded = true;
         }
-        self.execute(id, command, ctx).await
     }
 
     /// The current state of aggregate `id`, caught up with the log.

@@ -37,14 +37,16 @@ mod tests {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas")
     }
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     #[test]
-    fn schemas_in_the_repository_match_the_types() {
+    fn schemas_in_the_repository_match_the_types() -> TestResult {
         let write = std::env::var_os("GANTRY_WRITE_SCHEMAS").is_some();
         for (event_type, version, schema) in all() {
             let path = schemas_dir().join(file_name(event_type, version));
-            let text = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+            let text = serde_json::to_string_pretty(&schema)? + "\n";
             if write {
-                std::fs::write(&path, &text).unwrap();
+                std::fs::write(&path, &text)?;
             }
             let stored = std::fs::read_to_string(&path).unwrap_or_default();
             assert_eq!(
@@ -54,6 +56,7 @@ mod tests {
                 path.display()
             );
         }
+        Ok(())
     }
 
     #[test]
@@ -70,7 +73,7 @@ mod tests {
     }
 
     #[test]
-    fn an_envelope_round_trips_its_event() {
+    fn an_envelope_round_trips_its_event() -> TestResult {
         let event = crate::CourseEvent::CourseUpdated(course::CourseUpdated {
             name: Some("n".into()),
             ..Default::default()
@@ -82,11 +85,11 @@ mod tests {
             occurred_at: chrono::Utc::now(),
             idempotency_key: None,
         };
-        let envelope = crate::Envelope::new("id-1", &event, meta).unwrap();
+        let envelope = crate::Envelope::new("id-1", &event, meta)?;
         assert_eq!(envelope.event_type, "CourseUpdated");
         assert_eq!(envelope.data, serde_json::json!({ "name": "n" }));
-        let back = crate::Envelope::from_bytes(&envelope.to_bytes().unwrap()).unwrap();
-        assert_eq!(back.decode::<crate::CourseEvent>().unwrap(), event);
+        let back = crate::Envelope::from_bytes(&envelope.to_bytes()?)?;
+        assert_eq!(back.decode::<crate::CourseEvent>()?, event);
         assert!(matches!(
             crate::Event::decode(&back),
             Ok(crate::Event::Course(_))
@@ -97,5 +100,6 @@ mod tests {
             unknown.decode::<crate::CourseEvent>().is_err(),
             "no upcaster from version 7"
         );
+        Ok(())
     }
 }

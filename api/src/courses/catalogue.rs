@@ -182,20 +182,17 @@ pub async fn create(
             gpu: new.gpu,
             datasets: new.datasets,
         });
-        let ctx_command = ctx.command(&caller.username);
-        let written = match ctx.scoped_idempotency_key(&caller.username) {
-            Some(id) => app.write(&app.courses, &id, &command, &ctx_command).await,
+        let id = match ctx.scoped_idempotency_key(&caller.username) {
+            Some(id) => id,
             None => {
-                app.write_new(
-                    &app.courses,
-                    &Uuid::new_v4().to_string(),
-                    &command,
-                    &ctx_command,
-                )
-                .await
+                let id = Uuid::new_v4().to_string();
+                app.courses.assume_new(&id).await;
+                id
             }
         };
-        written.map_err(|e| CourseError::command(e, "Failed to create course information"))?;
+        app.write(&app.courses, &id, &command, &ctx.command(&caller.username))
+            .await
+            .map_err(|e| CourseError::command(e, "Failed to create course information"))?;
         Ok::<_, CourseError>(message(format!("Course {} created successfully", new.name)))
     })
     .await

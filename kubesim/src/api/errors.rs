@@ -14,7 +14,8 @@ pub struct Cause {
 }
 
 /// A failed request, as a `Status`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code} {reason}: {message}")]
 pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,

@@ -349,6 +349,8 @@ pub fn delete_policy(body: &[u8]) -> Result<Option<String>, ApiError> {
 mod tests {
     use super::*;
 
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
     fn field(num: u64, bytes: &[u8]) -> Vec<u8> {
         let mut v = vec![(num << 3 | 2) as u8, bytes.len() as u8];
         v.extend_from_slice(bytes);
@@ -356,33 +358,34 @@ mod tests {
     }
 
     #[test]
-    fn decodes_a_namespace() {
+    fn decodes_a_namespace() -> TestResult {
         let type_meta = [field(1, b"v1"), field(2, b"Namespace")].concat();
         let meta = [field(1, b"team-a"), field(2, b"")].concat();
         let raw = field(1, &meta);
         let body = [MAGIC.to_vec(), field(1, &type_meta), field(2, &raw)].concat();
-        let v = decode(&body).unwrap();
+        let v = decode(&body)?;
         assert_eq!(
             v,
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}})
         );
+        Ok(())
     }
 
-    fn hex(s: &str) -> Vec<u8> {
+    fn hex(s: &str) -> Result<Vec<u8>, std::num::ParseIntError> {
         (0..s.len())
             .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16))
             .collect()
     }
 
     /// The body kubectl 1.32 sends for `kubectl create deployment web --image=nginx:1.25
     /// --replicas=2 --port=80`.
     #[test]
-    fn decodes_kubectl_create_deployment() {
+    fn decodes_kubectl_create_deployment() -> TestResult {
         let body = hex(
             "6b3873000a150a07617070732f7631120a4465706c6f796d656e7412bd010a1f0a0377656212001a0022002a003200380042005a0a0a036170701203776562128b010802120c0a0a0a0361707012037765621a710a1c0a0012001a0022002a003200380042005a0a0a036170701203776562125112330a056e67696e78120a6e67696e783a312e32352a00320a0a001000185022002a0042006a007200800100880100900100a201001a00320042004a0052005800600068008201008a01009a0100c2010022020a00280038001a0c0800100018002000280038001a002200",
-        );
-        let v = decode(&body).unwrap();
+        )?;
+        let v = decode(&body)?;
         assert_eq!(
             v,
             json!({
@@ -399,21 +402,23 @@ mod tests {
                 },
             })
         );
+        Ok(())
     }
 
     /// `kubectl create service nodeport ns1 --tcp=80:8080`.
     #[test]
-    fn decodes_kubectl_create_service() {
+    fn decodes_kubectl_create_service() -> TestResult {
         let body = hex(
             "6b3873000a0d0a02763112075365727669636512680a1f0a036e733112001a0022002a003200380042005a0a0a0361707012036e733112410a1b0a0738302d38303830120354435018502207080010903f1a002800120a0a0361707012036e73311a0022084e6f6465506f72743a00420052005a00600068001a020a001a002200",
-        );
-        let v = decode(&body).unwrap();
+        )?;
+        let v = decode(&body)?;
         assert_eq!(v["spec"]["type"], "NodePort");
         assert_eq!(
             v["spec"]["ports"],
             json!([{"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080}])
         );
         assert_eq!(v["spec"]["selector"], json!({"app": "ns1"}));
+        Ok(())
     }
 
     #[test]
