@@ -16,7 +16,7 @@ use tracing::{debug, warn};
 use crate::{Database, DbError};
 
 /// The name of the one projection that maintains every read model.
-pub const READ_MODELS: &str = "read_models";
+pub const READ_MODELS: &str = "course_catalogue";
 
 /// The newest checkpoint this process knows of.
 #[derive(Clone)]

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod courses;
 mod db;
 pub mod health;
+pub mod parked;
 pub mod projector;
 pub mod signing_key;
 pub mod users;
