@@ -10,9 +10,13 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use api::{App, Tokens};
-use command::{JetStreamStore, Repository, user::UserCommand};
-use events::user::{UserCreated, user_id};
-use projection::{Database, checkpoint::Checkpoints, projector::Projector};
+use command::{
+    JetStreamStore, Repository,
+    user::{NewUser, UserCommand},
+    values::{Password, Username},
+};
+use events::user::user_id;
+use projection::{Database, checkpoint::Checkpoints, projector::Projector, registry};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -83,7 +87,8 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
         .connect(settings.nats_url.as_str())
         .await
         .with_context(|| format!("cannot reach NATS at {}", settings.nats_url))?;
-    let store = JetStreamStore::open(nats, instance)
+    let window = Duration::from_secs(settings.duplicate_window_secs.max(1));
+    let store = JetStreamStore::open(nats, instance, window)
         .await
         .with_context(|| {
             format!("cannot open the event stream of instance {instance} (is JetStream enabled?)")
@@ -97,16 +102,16 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
 
     let stop = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    let checkpoints = Checkpoints::default();
+    let checkpoints = Checkpoints::new(&registry::registered());
 
     if roles.project {
         let projector = Projector::new(
             db.clone(),
             store.stream().clone(),
-            store.all_subjects(),
+            instance,
             checkpoints.clone(),
         );
-        tasks.spawn(projector.run(stop.clone()));
+        tasks.spawn(projector.run(registry::registered(), stop.clone()));
     }
     if roles.work {
         let cluster = match &settings.kubeconfig {
@@ -166,25 +171,26 @@ async fn bootstrap_admin(app: &App, settings: &Settings) -> anyhow::Result<()> {
     let (Some(username), Some(password)) = (&settings.admin_user, &settings.admin_password) else {
         return Ok(());
     };
-    let id = user_id(username);
+    let username = Username::parse(username.as_str()).context("GANTRY_ADMIN_USER")?;
+    let password = Password::parse(password.as_str()).context("GANTRY_ADMIN_PASSWORD")?;
+    let id = user_id(username.as_str());
     if app.users.load(&id).await?.created.is_some() {
         return Ok(());
     }
-    let password = password.clone();
     let password_hash =
-        tokio::task::spawn_blocking(move || command::password::hash(&password)).await??;
-    let command = UserCommand::Create(UserCreated {
+        tokio::task::spawn_blocking(move || command::password::hash(password.as_str())).await??;
+    let command = UserCommand::Create(NewUser {
         username: username.clone(),
         password_hash,
         admin: true,
-        email: String::new(),
+        email: None,
         virtual_clusters: vec![],
         extension: Default::default(),
     });
     let ctx = command::Context {
         actor: "system:bootstrap".into(),
         request_id: uuid::Uuid::new_v4().to_string(),
-        idempotency_key: None,
+        ..Default::default()
     };
     match app.write(&app.users, &id, &command, &ctx).await {
         Ok(_) | Err(command::CommandError::Domain(command::DomainError::AlreadyExists)) => {

@@ -28,6 +28,10 @@ pub struct Settings {
     /// How long a write waits for the read models to show it before answering anyway.
     #[arg(long, env = "GANTRY_READ_YOUR_WRITES_MS", default_value_t = 5000)]
     pub read_your_writes_ms: u64,
+    /// How long JetStream recognizes a repeated idempotency key by itself (seconds); the
+    /// aggregates remember their recent keys beyond it.
+    #[arg(long, env = "GANTRY_DUPLICATE_WINDOW_SECS", default_value_t = 600)]
+    pub duplicate_window_secs: u64,
     /// The cluster the workers drive; without one they stay idle.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<std::path::PathBuf>,

@@ -63,24 +63,32 @@ pub fn request_context()
 }
 
 impl RequestContext {
-    /// The command context for `actor`. The client's idempotency key is scoped to the actor
-    /// and the route, so two users (or two endpoints) never share one.
-    pub fn command(&self, actor: &str) -> command::Context {
+    /// The command context for `actor` acting on aggregate `aggregate_id`. The client's
+    /// idempotency key is scoped to the actor, the route and the aggregate, so two users,
+    /// two endpoints, or the same endpoint on two aggregates never share one.
+    pub fn command(&self, actor: &str, aggregate_id: &str) -> command::Context {
         command::Context {
             actor: actor.to_string(),
             request_id: self.request_id.clone(),
-            idempotency_key: self.scoped_idempotency_key(actor),
+            idempotency_key: self.scoped_key(actor, Some(aggregate_id)),
+            causation_id: None,
         }
     }
 
-    /// The scoped key as a UUID: also usable as the id of an aggregate the request creates,
-    /// so that a repeated create meets the aggregate the first one made.
-    pub fn scoped_idempotency_key(&self, actor: &str) -> Option<String> {
+    /// The id of the aggregate a create makes, derived from the client's idempotency key
+    /// (scoped to actor and route), so that a repeated create meets the aggregate the first
+    /// one made. `None` without a key.
+    pub fn idempotent_id(&self, actor: &str) -> Option<String> {
+        self.scoped_key(actor, None)
+    }
+
+    fn scoped_key(&self, actor: &str, aggregate_id: Option<&str>) -> Option<String> {
         self.idempotency_key.as_ref().map(|key| {
             let scope = format!(
-                "{actor}\n{}\n{}\n{key}",
+                "{actor}\n{}\n{}\n{}\n{key}",
                 self.method,
-                self.path.trim_end_matches('/')
+                self.path.trim_end_matches('/'),
+                aggregate_id.unwrap_or_default()
             );
             Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, scope.as_bytes()).to_string()
         })

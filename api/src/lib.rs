@@ -10,6 +10,7 @@ mod context;
 mod cors;
 pub mod courses;
 mod fallback;
+mod input;
 pub mod pai;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
@@ -17,6 +18,7 @@ use std::{convert::Infallible, sync::Arc, time::Duration};
 use command::{
     Aggregate, CommandError, JetStreamStore, Outcome, Repository, course::Course, user::User,
 };
+use events::DomainEvent;
 use projection::{Database, checkpoint::Checkpoints};
 use warp::{Filter, Reply};
 
@@ -36,7 +38,7 @@ pub struct App {
 
 impl App {
     /// Executes `command` on aggregate `id`, then waits (bounded) until the read models
-    /// hold its event, so the caller's next read sees its write.
+    /// of that aggregate hold its event, so the caller's next read sees its write.
     pub async fn write<A: Aggregate>(
         &self,
         repository: &Repository<A, JetStreamStore>,
@@ -47,7 +49,7 @@ impl App {
         let outcome = repository.execute(id, command, ctx).await?;
         if !self
             .checkpoints
-            .wait_for(outcome.seq, self.read_your_writes)
+            .wait_for(A::Event::AGGREGATE, outcome.seq, self.read_your_writes)
             .await
         {
             tracing::warn!(

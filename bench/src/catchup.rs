@@ -199,6 +199,7 @@ fn envelope(id: &str, event: &CourseEvent) -> anyhow::Result<(String, Vec<u8>)> 
         causation_id: None,
         occurred_at: chrono::Utc::now(),
         idempotency_key: None,
+        request_digest: None,
     };
     let bytes = Envelope::new(id, event, meta)
         .and_then(|e| e.to_bytes())
@@ -210,9 +211,13 @@ fn envelope(id: &str, event: &CourseEvent) -> anyhow::Result<(String, Vec<u8>)> 
 /// sequence afterwards.
 async fn publish(args: &Args, events: Vec<(String, Vec<u8>)>) -> anyhow::Result<u64> {
     let client = connect_nats(&args.target.nats_url).await?;
-    let store = command::JetStreamStore::open(client.clone(), &args.instance)
-        .await
-        .with_context(|| format!("cannot create the stream of instance {}", args.instance))?;
+    let store = command::JetStreamStore::open(
+        client.clone(),
+        &args.instance,
+        std::time::Duration::from_secs(600),
+    )
+    .await
+    .with_context(|| format!("cannot create the stream of instance {}", args.instance))?;
     let already = store.last_sequence().await?;
     if already != 0 {
         bail!(
@@ -273,7 +278,7 @@ async fn wait_for_checkpoint(
     started: Instant,
 ) -> anyhow::Result<Progress> {
     let query = format!(
-        "SELECT last_seq FROM \"{}\".projection_checkpoint WHERE name = 'read_models'",
+        "SELECT last_seq FROM \"{}\".projection_checkpoint WHERE name = 'course_catalogue'",
         args.instance
     );
     let mut first = None;

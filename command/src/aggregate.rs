@@ -9,7 +9,10 @@ use crate::DomainError;
 /// multi-message append, and one event per command keeps every write all-or-nothing;
 /// `None` means the command changes nothing and nothing is appended.
 pub trait Aggregate: Default + Send + Sync + 'static {
-    type Command: Send + Sync;
+    /// Built from validated values only ([`crate::values`]), so a command that exists is
+    /// valid. Serialized to tell a repeated request from another one under the same
+    /// idempotency key.
+    type Command: Send + Sync + serde::Serialize;
     type Event: DomainEvent;
 
     fn evolve(&mut self, event: &Self::Event);

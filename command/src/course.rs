@@ -1,8 +1,12 @@
 //! The `Course` aggregate: a course of the GPU course platform.
 
 use events::course::{CourseCreated, CourseDeleted, CourseEvent, CourseUpdated};
+use serde::Serialize;
 
-use crate::{Aggregate, DomainError};
+use crate::{
+    Aggregate, DomainError,
+    values::{CourseName, Datasets, Description, GpuCount, ImageRef, Level, Username},
+};
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Course {
@@ -18,11 +22,34 @@ pub enum Status {
     Deleted,
 }
 
-#[derive(Debug, Clone)]
+/// A course to create. A course may lack an image or a level until it is updated (the
+/// platform's create did not require them), never a name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewCourse {
+    pub owner: Username,
+    pub name: CourseName,
+    pub introduction: Description,
+    pub image: Option<ImageRef>,
+    pub level: Option<Level>,
+    pub gpu: GpuCount,
+    pub datasets: Datasets,
+}
+
+/// Changes to a course: the fields that are `Some` take the new value.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CourseChanges {
+    pub name: Option<CourseName>,
+    pub introduction: Option<Description>,
+    pub image: Option<ImageRef>,
+    pub level: Option<Level>,
+    pub gpu: Option<GpuCount>,
+    pub datasets: Option<Datasets>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum CourseCommand {
-    Create(CourseCreated),
-    /// Change the fields that are `Some`; the others keep their value.
-    Update(CourseUpdated),
+    Create(NewCourse),
+    Update(CourseChanges),
     Delete,
 }
 
@@ -38,7 +65,7 @@ impl Aggregate for Course {
             }
             CourseEvent::CourseUpdated(changes) => {
                 if let Some(details) = &mut self.details {
-                    apply_changes(details, changes.clone());
+                    changes.apply_to(details);
                 }
             }
             CourseEvent::CourseDeleted(_) => self.status = Status::Deleted,
@@ -47,8 +74,8 @@ impl Aggregate for Course {
 
     fn decide(&self, command: &CourseCommand) -> Result<Option<CourseEvent>, DomainError> {
         match (command, self.status, &self.details) {
-            (CourseCommand::Create(created), Status::New, _) => {
-                Ok(Some(CourseEvent::CourseCreated(created.clone())))
+            (CourseCommand::Create(new), Status::New, _) => {
+                Ok(Some(CourseEvent::CourseCreated(created(new))))
             }
             (CourseCommand::Create(_), _, _) => Err(DomainError::AlreadyExists),
             (CourseCommand::Update(changes), Status::Active, Some(details)) => {
@@ -64,54 +91,64 @@ impl Aggregate for Course {
     }
 }
 
+fn created(new: &NewCourse) -> CourseCreated {
+    CourseCreated {
+        owner: new.owner.to_string(),
+        name: new.name.to_string(),
+        introduction: new.introduction.to_string(),
+        image: new
+            .image
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        level: new
+            .level
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        gpu: new.gpu.get(),
+        datasets: new.datasets.names(),
+    }
+}
+
 /// The part of `changes` that differs from `details`: an update that changes nothing
 /// records nothing.
-fn only_changed(details: &CourseCreated, changes: &CourseUpdated) -> CourseUpdated {
-    fn differs<T: PartialEq + Clone>(new: &Option<T>, old: &T) -> Option<T> {
-        new.as_ref().filter(|n| *n != old).cloned()
+fn only_changed(details: &CourseCreated, changes: &CourseChanges) -> CourseUpdated {
+    fn differs<T: AsRef<str>>(new: &Option<T>, old: &str) -> Option<String> {
+        new.as_ref()
+            .map(AsRef::as_ref)
+            .filter(|n| *n != old)
+            .map(str::to_string)
     }
     CourseUpdated {
         name: differs(&changes.name, &details.name),
         introduction: differs(&changes.introduction, &details.introduction),
         image: differs(&changes.image, &details.image),
         level: differs(&changes.level, &details.level),
-        gpu: differs(&changes.gpu, &details.gpu),
-        datasets: differs(&changes.datasets, &details.datasets),
-    }
-}
-
-fn apply_changes(details: &mut CourseCreated, changes: CourseUpdated) {
-    let CourseUpdated {
-        name,
-        introduction,
-        image,
-        level,
-        gpu,
-        datasets,
-    } = changes;
-    if let Some(v) = name {
-        details.name = v;
-    }
-    if let Some(v) = introduction {
-        details.introduction = v;
-    }
-    if let Some(v) = image {
-        details.image = v;
-    }
-    if let Some(v) = level {
-        details.level = v;
-    }
-    if let Some(v) = gpu {
-        details.gpu = v;
-    }
-    if let Some(v) = datasets {
-        details.datasets = v;
+        gpu: changes.gpu.map(GpuCount::get).filter(|g| *g != details.gpu),
+        datasets: changes
+            .datasets
+            .as_ref()
+            .map(Datasets::names)
+            .filter(|d| *d != details.datasets),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn new_course() -> NewCourse {
+        NewCourse {
+            owner: Username::parse("jimmy").unwrap(),
+            name: CourseName::parse("image process").unwrap(),
+            introduction: Description::parse("intro").unwrap(),
+            image: Some(ImageRef::parse("nvidia/caffe:latest").unwrap()),
+            level: Some(Level::parse("basic").unwrap()),
+            gpu: GpuCount::parse(1).unwrap(),
+            datasets: Datasets::parse(vec!["mnist".into()]).unwrap(),
+        }
+    }
 
     fn created() -> CourseCreated {
         CourseCreated {
@@ -122,6 +159,13 @@ mod tests {
             level: "basic".into(),
             gpu: 1,
             datasets: vec!["mnist".into()],
+        }
+    }
+
+    fn rename(name: &str) -> CourseChanges {
+        CourseChanges {
+            name: Some(CourseName::parse(name).unwrap()),
+            ..Default::default()
         }
     }
 
@@ -142,12 +186,12 @@ mod tests {
     fn create_records_the_course_once() {
         check(
             &[],
-            CourseCommand::Create(created()),
+            CourseCommand::Create(new_course()),
             Ok(Some(CourseEvent::CourseCreated(created()))),
         );
         check(
             &[CourseEvent::CourseCreated(created())],
-            CourseCommand::Create(created()),
+            CourseCommand::Create(new_course()),
             Err(DomainError::AlreadyExists),
         );
         check(
@@ -155,23 +199,42 @@ mod tests {
                 CourseEvent::CourseCreated(created()),
                 CourseEvent::CourseDeleted(CourseDeleted {}),
             ],
-            CourseCommand::Create(created()),
+            CourseCommand::Create(new_course()),
             Err(DomainError::AlreadyExists),
         );
     }
 
     #[test]
+    fn a_course_without_image_or_level_records_them_empty() {
+        let bare = NewCourse {
+            image: None,
+            level: None,
+            ..new_course()
+        };
+        let CourseEvent::CourseCreated(event) = Course::default()
+            .decide(&CourseCommand::Create(bare))
+            .unwrap()
+            .unwrap()
+        else {
+            panic!("a creation")
+        };
+        assert_eq!((event.image.as_str(), event.level.as_str()), ("", ""));
+    }
+
+    #[test]
     fn update_records_only_what_changed() {
-        let changes = CourseUpdated {
-            name: Some("new name".into()),
-            level: Some("basic".into()),
-            ..Default::default()
+        let changes = CourseChanges {
+            level: Some(Level::parse("basic").unwrap()),
+            gpu: Some(GpuCount::parse(1).unwrap()),
+            datasets: Some(Datasets::parse(vec![]).unwrap()),
+            ..rename("new name")
         };
         check(
             &[CourseEvent::CourseCreated(created())],
             CourseCommand::Update(changes),
             Ok(Some(CourseEvent::CourseUpdated(CourseUpdated {
                 name: Some("new name".into()),
+                datasets: Some(vec![]),
                 ..Default::default()
             }))),
         );
@@ -179,31 +242,26 @@ mod tests {
 
     #[test]
     fn update_that_changes_nothing_records_nothing() {
-        let same = CourseUpdated {
-            name: Some("image process".into()),
-            ..Default::default()
-        };
         check(
             &[CourseEvent::CourseCreated(created())],
-            CourseCommand::Update(same),
+            CourseCommand::Update(rename("image process")),
             Ok(None),
         );
     }
 
     #[test]
     fn later_updates_see_earlier_ones() {
-        let rename = CourseEvent::CourseUpdated(CourseUpdated {
+        let renamed = CourseEvent::CourseUpdated(CourseUpdated {
             name: Some("b".into()),
             ..Default::default()
         });
-        let back = CourseUpdated {
-            name: Some("image process".into()),
-            ..Default::default()
-        };
         check(
-            &[CourseEvent::CourseCreated(created()), rename],
-            CourseCommand::Update(back.clone()),
-            Ok(Some(CourseEvent::CourseUpdated(back))),
+            &[CourseEvent::CourseCreated(created()), renamed],
+            CourseCommand::Update(rename("image process")),
+            Ok(Some(CourseEvent::CourseUpdated(CourseUpdated {
+                name: Some("image process".into()),
+                ..Default::default()
+            }))),
         );
     }
 
@@ -216,7 +274,7 @@ mod tests {
         for history in [&[][..], &deleted[..]] {
             check(
                 history,
-                CourseCommand::Update(CourseUpdated::default()),
+                CourseCommand::Update(CourseChanges::default()),
                 Err(DomainError::NotFound),
             );
             check(history, CourseCommand::Delete, Err(DomainError::NotFound));

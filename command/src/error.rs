@@ -1,4 +1,4 @@
-use crate::StoreError;
+use crate::{StoreError, values::InvalidValue};
 
 /// A rule of the domain refused the command. Each front door turns these into its own
 /// envelope, status code and message.
@@ -8,14 +8,18 @@ pub enum DomainError {
     NotFound,
     #[error("already exists")]
     AlreadyExists,
-    #[error("{0}")]
-    Invalid(String),
+    /// A value the domain cannot take (also what a door says when it cannot build one).
+    #[error(transparent)]
+    Invalid(#[from] InvalidValue),
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
     #[error(transparent)]
     Domain(#[from] DomainError),
+    /// The idempotency key was already used, on this aggregate, for another request.
+    #[error("the idempotency key was already used for another request")]
+    KeyReused,
     /// Other writers kept changing the aggregate through every retry.
     #[error("the aggregate was changed concurrently; try again")]
     Conflict,

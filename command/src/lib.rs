@@ -12,6 +12,7 @@ pub mod password;
 mod repository;
 mod store;
 pub mod user;
+pub mod values;
 
 pub use aggregate::Aggregate;
 pub use error::{CommandError, DomainError};

@@ -15,16 +15,30 @@ use crate::{Aggregate, CommandError, EventStore, StoreError};
 const MAX_ATTEMPTS: usize = 10;
 /// Aggregates kept in memory; past this, the idle ones are dropped (they reload on use).
 const CACHE_CAPACITY: usize = 100_000;
-/// Idempotency keys remembered per aggregate.
+/// Idempotency keys remembered per aggregate (beyond JetStream's duplicate window, which
+/// is stream-wide and time-bound).
 const KEYS_PER_AGGREGATE: usize = 64;
+
+/// Namespace of request digests.
+const DIGEST_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x9f4c_1a7e_2b3d_4c5f_8e6a_7b0c_1d2e_3f40);
+
+/// A digest of a command, stable across processes and builds that share its shape.
+fn digest<C: serde::Serialize>(command: &C) -> String {
+    let bytes = serde_json::to_vec(command).unwrap_or_default();
+    uuid::Uuid::new_v5(&DIGEST_NAMESPACE, &bytes).to_string()
+}
 
 /// Who asks, and under which request: becomes the event's meta.
 #[derive(Debug, Clone, Default)]
 pub struct Context {
     pub actor: String,
     pub request_id: String,
-    /// The client's idempotency key, already scoped to actor and route by the door.
+    /// The client's idempotency key, already scoped by the door to the actor, the route and
+    /// the aggregate, so the same key sent for another aggregate is another request.
     pub idempotency_key: Option<String>,
+    /// The event that caused this command, when a worker reacts to one.
+    pub causation_id: Option<uuid::Uuid>,
 }
 
 /// The result of a command: the sequence the read models must reach for the caller to see
@@ -35,13 +49,23 @@ pub struct Outcome {
     pub appended: bool,
 }
 
+/// An idempotency key recorded on an aggregate: the event it produced and the digest of the
+/// command that carried it.
+struct Keyed {
+    key: String,
+    seq: u64,
+    digest: Option<String>,
+}
+
 /// One aggregate in memory: its state, the sequence it was folded up to, and the
-/// idempotency keys of its recent events.
+/// idempotency keys of its recent events. `current` is false whenever the state may be
+/// behind the log (never read, or an append whose answer was not seen): the next command
+/// catches up first.
 struct Slot<A> {
     state: A,
     last_seq: u64,
-    loaded: bool,
-    keys: VecDeque<(String, u64)>,
+    current: bool,
+    keys: VecDeque<Keyed>,
 }
 
 impl<A: Aggregate> Slot<A> {
@@ -49,27 +73,28 @@ impl<A: Aggregate> Slot<A> {
         Self {
             state: A::default(),
             last_seq: 0,
-            loaded: false,
+            current: false,
             keys: VecDeque::new(),
         }
     }
 
-    fn apply(&mut self, seq: u64, event: &A::Event, key: Option<&str>) {
+    fn apply(&mut self, seq: u64, event: &A::Event, meta: &Meta) {
         self.state.evolve(event);
         self.last_seq = seq;
-        if let Some(key) = key {
+        if let Some(key) = &meta.idempotency_key {
             if self.keys.len() == KEYS_PER_AGGREGATE {
                 self.keys.pop_front();
             }
-            self.keys.push_back((key.to_string(), seq));
+            self.keys.push_back(Keyed {
+                key: key.clone(),
+                seq,
+                digest: meta.request_digest.clone(),
+            });
         }
     }
 
-    fn seen(&self, key: &str) -> Option<u64> {
-        self.keys
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, seq)| *seq)
+    fn seen(&self, key: &str) -> Option<&Keyed> {
+        self.keys.iter().find(|k| k.key == key)
     }
 }
 
@@ -78,6 +103,11 @@ impl<A: Aggregate> Slot<A> {
 /// Commands for one aggregate queue on its lock inside this process, so they do not
 /// conflict with each other; commands for different aggregates run side by side. Writers in
 /// other processes show up as a wrong expected sequence: catch up and decide again.
+///
+/// The cache saves reading an aggregate's history for each command, never correctness: a
+/// decision to append meets the expected-sequence check of the log, and a decision to
+/// append nothing (no change, or a refusal) is only given once the state has been caught up
+/// with the log in this very command.
 pub struct Repository<A: Aggregate, S: EventStore> {
     store: S,
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot<A>>>>>,
@@ -94,7 +124,8 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// Decides `command` on aggregate `id` and appends its event.
     ///
     /// A command that carries an idempotency key already recorded on this aggregate
-    /// appends nothing and answers with the original event's sequence.
+    /// appends nothing and answers with the original event's sequence, or
+    /// [`CommandError::KeyReused`] when the key came with another command.
     #[tracing::instrument(skip_all, fields(aggregate = A::Event::AGGREGATE, aggregate_id = id, request_id = %ctx.request_id))]
     pub async fn execute(
         &self,
@@ -102,39 +133,60 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         command: &A::Command,
         ctx: &Context,
     ) -> Result<Outcome, CommandError> {
+        let digest = ctx.idempotency_key.as_ref().map(|_| digest(command));
         let slot = self.slot(id);
         let mut slot = slot.lock().await;
+        // Whether the state was read from the log during this command.
+        let mut fresh = false;
         for attempt in 0..MAX_ATTEMPTS {
-            if !slot.loaded || attempt > 0 {
-                if let Err(e) = self.catch_up(id, &mut slot).await {
-                    slot.loaded = false;
-                    return Err(e.into());
+            if !slot.current || attempt > 0 {
+                self.catch_up(id, &mut slot).await?;
+                fresh = true;
+            }
+            if let Some(key) = ctx.idempotency_key.as_deref() {
+                if let Some(seen) = slot.seen(key) {
+                    if seen.digest.is_some() && seen.digest != digest {
+                        return Err(CommandError::KeyReused);
+                    }
+                    debug!(
+                        seq = seen.seq,
+                        "repeated request: answered from the original event"
+                    );
+                    return Ok(Outcome {
+                        seq: seen.seq,
+                        appended: false,
+                    });
                 }
             }
-            if let Some(seq) = ctx.idempotency_key.as_deref().and_then(|k| slot.seen(k)) {
-                debug!(seq, "repeated request: answered from the original event");
-                return Ok(Outcome {
-                    seq,
-                    appended: false,
-                });
-            }
-            let Some(event) = slot.state.decide(command)? else {
-                return Ok(Outcome {
-                    seq: slot.last_seq,
-                    appended: false,
-                });
+            let event = match slot.state.decide(command) {
+                Ok(Some(event)) => event,
+                // Nothing to append: only say so on a state known to be current.
+                Ok(None) | Err(_) if !fresh => {
+                    self.catch_up(id, &mut slot).await?;
+                    fresh = true;
+                    match slot.state.decide(command)? {
+                        Some(event) => event,
+                        None => return Ok(self.unchanged(&slot)),
+                    }
+                }
+                Ok(None) => return Ok(self.unchanged(&slot)),
+                Err(e) => return Err(e.into()),
             };
             let meta = Meta {
                 actor: ctx.actor.clone(),
                 request_id: ctx.request_id.clone(),
-                causation_id: None,
+                causation_id: ctx.causation_id,
                 occurred_at: Utc::now(),
                 idempotency_key: ctx.idempotency_key.clone(),
+                request_digest: digest.clone(),
             };
             let envelope = Envelope::new(id, &event, meta).map_err(|e| StoreError::Corrupt {
                 seq: 0,
                 reason: e.to_string(),
             })?;
+            // Until the append's answer is applied, the slot may be behind the log: were
+            // this future dropped (the client went away), the next command catches up.
+            slot.current = false;
             match self
                 .store
                 .append(&envelope, slot.last_seq, ctx.idempotency_key.as_deref())
@@ -142,8 +194,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             {
                 Ok(appended) if appended.duplicate => {
                     // JetStream already holds this message id: the same request won a race
-                    // elsewhere. Our state may be behind; reload on next use.
-                    slot.loaded = false;
+                    // elsewhere. Our state is behind; the next command catches up.
                     return Ok(Outcome {
                         seq: appended.seq,
                         appended: false,
@@ -151,7 +202,10 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 }
                 Ok(appended) => {
                     debug!(seq = appended.seq, event = %envelope.event_type, "appended");
-                    slot.apply(appended.seq, &event, ctx.idempotency_key.as_deref());
+                    metrics::counter!("gantry_events_appended_total", "type" => envelope.event_type.clone())
+                        .increment(1);
+                    slot.apply(appended.seq, &event, &envelope.meta);
+                    slot.current = true;
                     return Ok(Outcome {
                         seq: appended.seq,
                         appended: true,
@@ -160,14 +214,18 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 Err(StoreError::WrongLastSequence) => {
                     debug!(attempt, "another writer was first; deciding again");
                 }
-                Err(e) => {
-                    slot.loaded = false;
-                    return Err(e.into());
-                }
+                Err(e) => return Err(e.into()),
             }
         }
         warn!("gave up after {MAX_ATTEMPTS} conflicting attempts");
         Err(CommandError::Conflict)
+    }
+
+    fn unchanged(&self, slot: &Slot<A>) -> Outcome {
+        Outcome {
+            seq: slot.last_seq,
+            appended: false,
+        }
     }
 
     /// Declares that aggregate `id` was just made up (a random UUID), so the next command
@@ -177,8 +235,8 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     pub async fn assume_new(&self, id: &str) {
         let slot = self.slot(id);
         let mut slot = slot.lock().await;
-        if !slot.loaded && slot.last_seq == 0 {
-            slot.loaded = true;
+        if !slot.current && slot.last_seq == 0 {
+            slot.current = true;
         }
     }
 
@@ -193,7 +251,9 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         Ok(slot.state.clone())
     }
 
+    /// Folds the events appended after the slot's sequence into its state.
     async fn catch_up(&self, id: &str, slot: &mut Slot<A>) -> Result<(), StoreError> {
+        slot.current = false;
         let recorded = self
             .store
             .read_after(A::Event::AGGREGATE, id, slot.last_seq)
@@ -203,9 +263,9 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 seq: r.seq,
                 reason: e.to_string(),
             })?;
-            slot.apply(r.seq, &event, r.envelope.meta.idempotency_key.as_deref());
+            slot.apply(r.seq, &event, &r.envelope.meta);
         }
-        slot.loaded = true;
+        slot.current = true;
         Ok(())
     }
 

@@ -60,8 +60,14 @@ pub struct JetStreamStore {
 }
 
 impl JetStreamStore {
-    /// Connects to the stream `<INSTANCE>_EVENTS`, creating it if it is missing.
-    pub async fn open(client: async_nats::Client, instance: &str) -> Result<Self, StoreError> {
+    /// Connects to the stream `<INSTANCE>_EVENTS`, creating it if it is missing with a
+    /// duplicate window of `duplicate_window` (how long JetStream drops a repeated
+    /// `Nats-Msg-Id`; aggregates remember keys beyond it).
+    pub async fn open(
+        client: async_nats::Client,
+        instance: &str,
+        duplicate_window: Duration,
+    ) -> Result<Self, StoreError> {
         let js = jetstream::new(client);
         let stream = js
             .get_or_create_stream(jetstream::stream::Config {
@@ -69,7 +75,7 @@ impl JetStreamStore {
                 subjects: vec![format!("{instance}.ev.>")],
                 storage: StorageType::File,
                 allow_direct: true,
-                duplicate_window: Duration::from_secs(600),
+                duplicate_window,
                 ..Default::default()
             })
             .await

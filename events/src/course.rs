@@ -15,6 +15,7 @@ pub enum CourseEvent {
 
 impl DomainEvent for CourseEvent {
     const AGGREGATE: &'static str = "course";
+    const TYPES: &'static [&'static str] = &["CourseCreated", "CourseUpdated", "CourseDeleted"];
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -44,6 +45,39 @@ pub struct CourseUpdated {
     pub gpu: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datasets: Option<Vec<String>>,
+}
+
+impl CourseUpdated {
+    /// Applies these changes to a course: the one place that says what an update does,
+    /// used by the aggregate and by the read model alike.
+    pub fn apply_to(&self, course: &mut CourseCreated) {
+        let CourseUpdated {
+            name,
+            introduction,
+            image,
+            level,
+            gpu,
+            datasets,
+        } = self;
+        if let Some(v) = name {
+            course.name.clone_from(v);
+        }
+        if let Some(v) = introduction {
+            course.introduction.clone_from(v);
+        }
+        if let Some(v) = image {
+            course.image.clone_from(v);
+        }
+        if let Some(v) = level {
+            course.level.clone_from(v);
+        }
+        if let Some(v) = gpu {
+            course.gpu = *v;
+        }
+        if let Some(v) = datasets {
+            course.datasets.clone_from(v);
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -18,9 +18,13 @@ pub struct Meta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub causation_id: Option<Uuid>,
     pub occurred_at: DateTime<Utc>,
-    /// The client's idempotency key (scoped to actor and route), when it sent one.
+    /// The client's idempotency key (scoped to actor, route and aggregate), when it sent one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// A digest of the command sent with that key, so that the same key with another
+    /// request is told apart from a repeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_digest: Option<String>,
 }
 
 /// One event as stored: identity, aggregate, type and schema version, data and meta.
@@ -43,16 +47,45 @@ pub struct Recorded {
     pub envelope: Envelope,
 }
 
+/// Why an envelope could not be read as a domain event.
+///
+/// The difference matters to every consumer of the log: an event this build does not know
+/// ([`DecodeError::is_unknown`]) may be read by a newer build, so a projection stops there
+/// rather than skip it; a malformed one will never be readable, so it is parked.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     #[error("malformed event: {0}")]
     Malformed(#[from] serde_json::Error),
     #[error("unknown aggregate type {0:?}")]
     UnknownAggregate(String),
+    #[error("unknown event type {event_type:?} of aggregate {aggregate}")]
+    UnknownType {
+        aggregate: &'static str,
+        event_type: String,
+    },
     #[error("event {event_type} has no upcaster from version {version}")]
     UnknownVersion { event_type: String, version: u32 },
+    #[error("upcasting {event_type} from version {version} failed: {reason}")]
+    Upcast {
+        event_type: String,
+        version: u32,
+        reason: String,
+    },
     #[error("event does not serialize as {{type, data}}")]
     NotTagged,
+}
+
+impl DecodeError {
+    /// Whether a newer build could read the event: an aggregate, type or version this build
+    /// does not know.
+    pub fn is_unknown(&self) -> bool {
+        matches!(
+            self,
+            DecodeError::UnknownAggregate(_)
+                | DecodeError::UnknownType { .. }
+                | DecodeError::UnknownVersion { .. }
+        )
+    }
 }
 
 impl Envelope {
@@ -79,12 +112,18 @@ impl Envelope {
         })
     }
 
-    /// Reads the typed event back, upcasting older versions first.
+    /// Reads the typed event back, upcasting other versions first.
     pub fn decode<E: DomainEvent>(&self) -> Result<E, DecodeError> {
         if self.aggregate != E::AGGREGATE {
             return Err(DecodeError::UnknownAggregate(self.aggregate.clone()));
         }
-        let data = E::upcast(&self.event_type, self.version, self.data.clone())?;
+        if !E::TYPES.contains(&self.event_type.as_str()) {
+            return Err(DecodeError::UnknownType {
+                aggregate: E::AGGREGATE,
+                event_type: self.event_type.clone(),
+            });
+        }
+        let data = crate::upcast::to_current::<E>(&self.event_type, self.version, &self.data)?;
         let tagged = serde_json::json!({ "type": self.event_type, "data": data });
         Ok(serde_json::from_value(tagged)?)
     }

@@ -60,15 +60,23 @@ mod tests {
     }
 
     #[test]
-    fn every_event_type_has_a_schema() {
-        let names: Vec<&str> = all().iter().map(|(t, _, _)| *t).collect();
-        for variant in [
-            "CourseCreated",
-            "CourseUpdated",
-            "CourseDeleted",
-            "UserCreated",
-        ] {
-            assert!(names.contains(&variant), "{variant}");
+    fn every_event_type_has_a_schema_and_is_known() {
+        use crate::DomainEvent;
+        let mut names: Vec<&str> = all().iter().map(|(t, _, _)| *t).collect();
+        let mut known: Vec<&str> = [crate::CourseEvent::TYPES, crate::UserEvent::TYPES].concat();
+        names.sort();
+        known.sort();
+        assert_eq!(
+            names, known,
+            "each aggregate's TYPES lists exactly its schemas"
+        );
+        // And each listed type is a variant of its enum: a variant that is missing from
+        // TYPES would be refused as unknown when read back.
+        let course_variants = serde_json::to_value(schemars::schema_for!(crate::CourseEvent))
+            .unwrap()
+            .to_string();
+        for t in crate::CourseEvent::TYPES {
+            assert!(course_variants.contains(&format!("\"{t}\"")), "{t}");
         }
     }
 
@@ -84,6 +92,7 @@ mod tests {
             causation_id: None,
             occurred_at: chrono::Utc::now(),
             idempotency_key: None,
+            request_digest: None,
         };
         let envelope = crate::Envelope::new("id-1", &event, meta)?;
         assert_eq!(envelope.event_type, "CourseUpdated");

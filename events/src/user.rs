@@ -14,6 +14,7 @@ pub enum UserEvent {
 
 impl DomainEvent for UserEvent {
     const AGGREGATE: &'static str = "user";
+    const TYPES: &'static [&'static str] = &["UserCreated"];
 }
 
 /// A user created by an admin (or the bootstrap admin at start). The password is kept only

@@ -1,11 +1,16 @@
-//! Read your writes: how far the read models are, and waiting for a sequence.
+//! Read your writes: how far each read model is, and waiting for a sequence.
 //!
-//! The projector commits each batch with `pg_notify('<schema>_checkpoint', seq)`. Every
-//! process that answers requests LISTENs on that channel and keeps the newest sequence in a
-//! `tokio::sync::watch`, so a request waiting for its write wakes as soon as the read models
-//! hold it, without polling. A projector in the same process also feeds the watch directly.
+//! Each projection commits every batch with `pg_notify('<schema>_checkpoint',
+//! '<projection>:<seq>')`. Every process that answers requests LISTENs on that channel and
+//! keeps the newest sequence of each projection in a `tokio::sync::watch`, so a request
+//! waiting for its write wakes as soon as the read models hold it, without polling. A
+//! projector in the same process also feeds the watches directly.
+//!
+//! A write waits for the projections that read the aggregate it wrote: exactly the read
+//! models its event changes. Waiting for all of them would make a course write wait for a
+//! read model that never shows it (and for one that is rebuilding).
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
@@ -13,50 +18,81 @@ use tokio_postgres::{AsyncMessage, NoTls};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::{Database, DbError};
+use crate::{Database, DbError, registry::Projection};
 
-/// The name of the one projection that maintains every read model.
-pub const READ_MODELS: &str = "course_catalogue";
-
-/// The newest checkpoint this process knows of.
+/// The newest checkpoint of each registered projection that this process knows of.
 #[derive(Clone)]
 pub struct Checkpoints {
-    sender: Arc<watch::Sender<u64>>,
+    inner: Arc<Inner>,
 }
 
-impl Default for Checkpoints {
-    fn default() -> Self {
-        Self {
-            sender: Arc::new(watch::channel(0).0),
-        }
-    }
+struct Inner {
+    by_name: HashMap<&'static str, watch::Sender<u64>>,
+    /// For each aggregate, the projections that read it.
+    readers: HashMap<&'static str, Vec<&'static str>>,
 }
 
 impl Checkpoints {
-    /// Records that the read models reached `seq` (never moves backwards).
-    pub fn advance(&self, seq: u64) {
-        self.sender.send_if_modified(|current| {
-            let newer = seq > *current;
-            if newer {
-                *current = seq;
+    pub fn new(projections: &[Arc<dyn Projection>]) -> Self {
+        let mut by_name = HashMap::new();
+        let mut readers: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
+        for projection in projections {
+            by_name.insert(projection.name(), watch::channel(0).0);
+            for aggregate in projection.aggregates() {
+                readers
+                    .entry(aggregate)
+                    .or_default()
+                    .push(projection.name());
             }
-            newer
-        });
+        }
+        Self {
+            inner: Arc::new(Inner { by_name, readers }),
+        }
     }
 
-    pub fn current(&self) -> u64 {
-        *self.sender.borrow()
+    /// Records that projection `name` reached `seq` (never moves backwards; names this
+    /// process does not serve are ignored).
+    pub fn advance(&self, name: &str, seq: u64) {
+        if let Some(sender) = self.inner.by_name.get(name) {
+            sender.send_if_modified(|current| {
+                let newer = seq > *current;
+                if newer {
+                    *current = seq;
+                }
+                newer
+            });
+        }
     }
 
-    /// Waits until the read models reached `seq`, at most `timeout`. Returns whether they did.
-    pub async fn wait_for(&self, seq: u64, timeout: Duration) -> bool {
-        let mut rx = self.sender.subscribe();
-        tokio::time::timeout(timeout, rx.wait_for(|current| *current >= seq))
-            .await
-            .is_ok_and(|r| r.is_ok())
+    /// The checkpoint of projection `name` as this process knows it.
+    pub fn current(&self, name: &str) -> u64 {
+        self.inner
+            .by_name
+            .get(name)
+            .map_or(0, |sender| *sender.borrow())
     }
 
-    /// Keeps this watch up to date from the projector's notifications until `stop`,
+    /// Waits until every projection that reads `aggregate` reached `seq`, at most
+    /// `timeout` in all. Returns whether they did.
+    pub async fn wait_for(&self, aggregate: &str, seq: u64, timeout: Duration) -> bool {
+        let Some(names) = self.inner.readers.get(aggregate) else {
+            return true;
+        };
+        let all = async {
+            for name in names {
+                if let Some(sender) = self.inner.by_name.get(name) {
+                    let mut rx = sender.subscribe();
+                    if rx.wait_for(|current| *current >= seq).await.is_err() {
+                        return false;
+                    }
+                }
+            }
+            true
+        };
+        tokio::time::timeout(timeout, all).await.unwrap_or(false)
+    }
+
+    /// Keeps these watches up to date from the projectors' notifications until `stop`,
     /// reconnecting after an outage.
     pub fn follow(&self, db: Database, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
@@ -102,10 +138,15 @@ impl Checkpoints {
             .batch_execute(&format!("LISTEN \"{}\"", channel(db.schema())))
             .await?;
         // Whatever was committed before LISTEN took effect.
-        self.advance(load(&client, READ_MODELS).await?);
+        for row in client
+            .query("SELECT name, last_seq FROM projection_checkpoint", &[])
+            .await?
+        {
+            self.advance(row.get(0), row.get::<_, i64>(1).max(0) as u64);
+        }
         while let Some(payload) = rx.recv().await {
-            if let Ok(seq) = payload.parse::<u64>() {
-                self.advance(seq);
+            if let Some((name, seq)) = parse_notification(&payload) {
+                self.advance(name, seq);
             }
         }
         driver.abort();
@@ -120,6 +161,16 @@ pub fn channel(schema: &str) -> String {
     format!("{schema}_checkpoint")
 }
 
+/// The payload that announces projection `name` reached `seq`.
+pub fn notification(name: &str, seq: u64) -> String {
+    format!("{name}:{seq}")
+}
+
+fn parse_notification(payload: &str) -> Option<(&str, u64)> {
+    let (name, seq) = payload.rsplit_once(':')?;
+    Some((name, seq.parse().ok()?))
+}
+
 /// The last sequence applied by projection `name` (0 before the first batch).
 pub async fn load(client: &tokio_postgres::Client, name: &str) -> Result<u64, DbError> {
     let row = client
@@ -129,4 +180,41 @@ pub async fn load(client: &tokio_postgres::Client, name: &str) -> Result<u64, Db
         )
         .await?;
     Ok(row.map(|r| r.get::<_, i64>(0).max(0) as u64).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_name_their_projection() {
+        assert_eq!(
+            parse_notification(&notification("course_catalogue", 42)),
+            Some(("course_catalogue", 42))
+        );
+        assert_eq!(parse_notification("42"), None);
+    }
+
+    #[tokio::test]
+    async fn a_write_waits_for_the_projections_of_its_aggregate_only() {
+        let checkpoints = Checkpoints::new(&crate::registry::registered());
+        checkpoints.advance("course_catalogue", 10);
+        assert!(
+            checkpoints
+                .wait_for("course", 10, Duration::from_millis(10))
+                .await
+        );
+        assert!(
+            !checkpoints
+                .wait_for("user", 10, Duration::from_millis(10))
+                .await,
+            "the user directory is still at 0"
+        );
+        assert!(
+            checkpoints
+                .wait_for("unknown", 10, Duration::from_millis(10))
+                .await,
+            "nothing reads it"
+        );
+    }
 }

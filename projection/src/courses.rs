@@ -1,17 +1,18 @@
-//! The `course` read model: how course events become rows, and the queries of the course
-//! catalogue.
+//! The course catalogue read model: how course events become rows, and the queries of the
+//! course door.
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use events::{
-    Envelope,
-    course::{CourseCreated, CourseEvent, CourseUpdated},
-};
+use events::{CourseEvent, DomainEvent, Event, course::CourseCreated};
+use futures::future::BoxFuture;
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use crate::{DbError, Pool};
+use crate::{
+    DbError, Pool,
+    registry::{Applied, Projection, Tx},
+};
 
 /// A course as the catalogue shows it (columns in the order of `select_courses!`).
 #[derive(Debug, Clone, PartialEq)]
@@ -43,174 +44,189 @@ impl From<&Row> for CourseRow {
     }
 }
 
-/// Rows are written set by set: a batch of events is first folded into one change per
-/// course (a new row, changes to an existing row, or a deletion), then written with one
-/// statement per kind of change. `datasets` travels as JSON because PostgreSQL arrays of
-/// arrays must be rectangular.
-const INSERT: &str = "
+/// The `course` table: one row per live course.
+pub struct CourseCatalogue;
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS course (
+        id           uuid PRIMARY KEY,
+        owner        text NOT NULL,
+        name         text NOT NULL,
+        introduction text NOT NULL,
+        image        text NOT NULL,
+        level        text NOT NULL,
+        gpu          integer NOT NULL,
+        datasets     text[] NOT NULL,
+        created_at   timestamptz NOT NULL,
+        last_seq     bigint NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS course_owner ON course (owner, created_at);
+    CREATE INDEX IF NOT EXISTS course_level ON course (level, created_at);
+    CREATE INDEX IF NOT EXISTS course_created ON course (created_at);";
+
+impl Projection for CourseCatalogue {
+    fn name(&self) -> &'static str {
+        "course_catalogue"
+    }
+
+    fn aggregates(&self) -> &'static [&'static str] {
+        &[CourseEvent::AGGREGATE]
+    }
+
+    fn schema(&self) -> &'static str {
+        SCHEMA
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a Tx<'a>,
+        events: &'a [Applied],
+    ) -> BoxFuture<'a, Result<(), tokio_postgres::Error>> {
+        Box::pin(apply_batch(tx, events))
+    }
+}
+
+/// Rows are written set by set: the rows a batch changes are read once, every event is
+/// applied to them in log order (a course update through [`CourseUpdated::apply_to`], the
+/// same function the aggregate uses), and the result is written with one upsert and one
+/// delete. `datasets` travels as JSON because PostgreSQL arrays of arrays must be
+/// rectangular.
+///
+/// [`CourseUpdated::apply_to`]: events::course::CourseUpdated::apply_to
+const UPSERT: &str = "
     INSERT INTO course (id, owner, name, introduction, image, level, gpu, datasets, created_at, last_seq)
     SELECT t.id, t.owner, t.name, t.introduction, t.image, t.level, t.gpu,
            ARRAY(SELECT jsonb_array_elements_text(t.datasets)), t.created_at, t.last_seq
     FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int4[],
                 $8::jsonb[], $9::timestamptz[], $10::int8[])
          AS t(id, owner, name, introduction, image, level, gpu, datasets, created_at, last_seq)
-    ON CONFLICT (id) DO NOTHING";
+    ON CONFLICT (id) DO UPDATE SET
+        owner = EXCLUDED.owner, name = EXCLUDED.name, introduction = EXCLUDED.introduction,
+        image = EXCLUDED.image, level = EXCLUDED.level, gpu = EXCLUDED.gpu,
+        datasets = EXCLUDED.datasets, created_at = EXCLUDED.created_at, last_seq = EXCLUDED.last_seq";
 
-const UPDATE: &str = "
-    UPDATE course AS c SET
-        name = COALESCE(t.name, c.name),
-        introduction = COALESCE(t.introduction, c.introduction),
-        image = COALESCE(t.image, c.image),
-        level = COALESCE(t.level, c.level),
-        gpu = COALESCE(t.gpu, c.gpu),
-        datasets = CASE WHEN t.datasets IS NULL THEN c.datasets
-                        ELSE ARRAY(SELECT jsonb_array_elements_text(t.datasets)) END,
-        last_seq = t.last_seq
-    FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::jsonb[], $8::int8[])
-         AS t(id, name, introduction, image, level, gpu, datasets, last_seq)
-    WHERE c.id = t.id";
+const EXISTING: &str = "
+    SELECT id, owner, name, introduction, image, level, gpu, datasets, created_at
+    FROM course WHERE id = ANY($1::uuid[]) FOR UPDATE";
 
 const DELETE: &str = "DELETE FROM course WHERE id = ANY($1::uuid[])";
 
-/// What one batch does to one course.
-enum Change {
-    Insert(CourseCreated, DateTime<Utc>, u64),
-    Update(CourseUpdated, u64),
-    Delete,
+/// A course as a batch leaves it: its row (`None`: deleted), its creation time, and the
+/// sequence of the last event that changed it.
+type Folded = HashMap<Uuid, (Option<CourseCreated>, DateTime<Utc>, u64)>;
+
+/// The course events of a batch, with their course id (an id that is not a UUID cannot come
+/// from the course door and has no row).
+fn course_events(events: &[Applied]) -> impl Iterator<Item = (Uuid, &Applied, &CourseEvent)> {
+    events.iter().filter_map(|a| match &a.event {
+        Event::Course(event) => Uuid::parse_str(&a.envelope.aggregate_id)
+            .ok()
+            .map(|id| (id, a, event)),
+        _ => None,
+    })
 }
 
-/// Folds the events of a batch, in log order, into one change per course.
+/// Applies the events in log order to the rows they touch (`rows` holds the existing ones
+/// that an update needs).
 fn fold<'a>(
-    events: impl IntoIterator<Item = (u64, &'a Envelope, &'a CourseEvent)>,
-) -> HashMap<Uuid, Change> {
-    let mut changes = HashMap::new();
-    for (seq, envelope, event) in events {
-        // An id that is not a UUID cannot come from the course door; it has no row.
-        let Ok(id) = Uuid::parse_str(&envelope.aggregate_id) else {
-            continue;
-        };
+    mut rows: Folded,
+    events: impl IntoIterator<Item = (Uuid, &'a Applied, &'a CourseEvent)>,
+) -> Folded {
+    for (id, applied, event) in events {
         match event {
             CourseEvent::CourseCreated(created) => {
-                changes.insert(
+                rows.insert(
                     id,
-                    Change::Insert(created.clone(), envelope.meta.occurred_at, seq),
+                    (
+                        Some(created.clone()),
+                        applied.envelope.meta.occurred_at,
+                        applied.seq,
+                    ),
                 );
             }
-            CourseEvent::CourseUpdated(update) => match changes.get_mut(&id) {
-                Some(Change::Insert(row, _, last)) => {
-                    merge_into_row(row, update);
-                    *last = seq;
+            CourseEvent::CourseUpdated(update) => {
+                if let Some((Some(row), _, last)) = rows.get_mut(&id) {
+                    update.apply_to(row);
+                    *last = applied.seq;
                 }
-                Some(Change::Update(pending, last)) => {
-                    merge_changes(pending, update);
-                    *last = seq;
-                }
-                Some(Change::Delete) => {}
-                None => {
-                    changes.insert(id, Change::Update(update.clone(), seq));
-                }
-            },
+            }
             CourseEvent::CourseDeleted(_) => {
-                changes.insert(id, Change::Delete);
+                if let Some((row, _, last)) = rows.get_mut(&id) {
+                    *row = None;
+                    *last = applied.seq;
+                } else {
+                    rows.insert(id, (None, applied.envelope.meta.occurred_at, applied.seq));
+                }
             }
         }
     }
-    changes
-}
-
-fn merge_into_row(row: &mut CourseCreated, update: &CourseUpdated) {
-    let u = update.clone();
-    row.name = u.name.unwrap_or(std::mem::take(&mut row.name));
-    row.introduction = u
-        .introduction
-        .unwrap_or(std::mem::take(&mut row.introduction));
-    row.image = u.image.unwrap_or(std::mem::take(&mut row.image));
-    row.level = u.level.unwrap_or(std::mem::take(&mut row.level));
-    row.gpu = u.gpu.unwrap_or(row.gpu);
-    row.datasets = u.datasets.unwrap_or(std::mem::take(&mut row.datasets));
-}
-
-fn merge_changes(pending: &mut CourseUpdated, later: &CourseUpdated) {
-    let l = later.clone();
-    pending.name = l.name.or(pending.name.take());
-    pending.introduction = l.introduction.or(pending.introduction.take());
-    pending.image = l.image.or(pending.image.take());
-    pending.level = l.level.or(pending.level.take());
-    pending.gpu = l.gpu.or(pending.gpu);
-    pending.datasets = l.datasets.or(pending.datasets.take());
+    rows
 }
 
 fn gpu(gpu: u32) -> i32 {
     i32::try_from(gpu).unwrap_or(i32::MAX)
 }
 
-fn datasets(list: &[String]) -> serde_json::Value {
-    serde_json::Value::from(list.to_vec())
-}
-
-/// Writes a batch of course events: at most three statements, sent together.
-pub(crate) async fn apply_batch(
-    tx: &deadpool_postgres::Transaction<'_>,
-    events: Vec<(u64, &Envelope, &CourseEvent)>,
-) -> Result<(), tokio_postgres::Error> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let (insert, update, delete) = futures::try_join!(
-        tx.prepare_cached(INSERT),
-        tx.prepare_cached(UPDATE),
-        tx.prepare_cached(DELETE)
-    )?;
-
-    let mut new = NewRows::default();
-    let mut changed = ChangedRows::default();
-    let mut deleted = Vec::new();
-    for (id, change) in fold(events) {
-        match change {
-            Change::Insert(row, created_at, seq) => new.push(id, row, created_at, seq),
-            Change::Update(update, seq) => changed.push(id, update, seq),
-            Change::Delete => deleted.push(id),
+async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgres::Error> {
+    let mut created_here = std::collections::HashSet::new();
+    let mut needed = Vec::new();
+    for (id, _, event) in course_events(events) {
+        match event {
+            CourseEvent::CourseCreated(_) => {
+                created_here.insert(id);
+            }
+            CourseEvent::CourseUpdated(_) if !created_here.contains(&id) => needed.push(id),
+            _ => {}
         }
     }
-    let n = &new;
-    let c = &changed;
+    let mut existing = Folded::new();
+    if !needed.is_empty() {
+        needed.dedup();
+        let select = tx.prepare_cached(EXISTING).await?;
+        for row in tx.query(&select, &[&needed]).await? {
+            let row = CourseRow::from(&row);
+            let created = CourseCreated {
+                owner: row.owner,
+                name: row.name,
+                introduction: row.introduction,
+                image: row.image,
+                level: row.level,
+                gpu: u32::try_from(row.gpu).unwrap_or(0),
+                datasets: row.datasets,
+            };
+            existing.insert(row.id, (Some(created), row.created_at, 0));
+        }
+    }
+    let mut live = Rows::default();
+    let mut deleted = Vec::new();
+    for (id, (row, created_at, seq)) in fold(existing, course_events(events)) {
+        match row {
+            Some(row) if seq > 0 => live.push(id, row, created_at, seq),
+            Some(_) => {}
+            None => deleted.push(id),
+        }
+    }
+    let (upsert, delete) =
+        futures::try_join!(tx.prepare_cached(UPSERT), tx.prepare_cached(DELETE))?;
+    let l = &live;
     futures::try_join!(
         async {
-            if n.id.is_empty() {
+            if l.id.is_empty() {
                 return Ok(0);
             }
             tx.execute(
-                &insert,
+                &upsert,
                 &[
-                    &n.id,
-                    &n.owner,
-                    &n.name,
-                    &n.introduction,
-                    &n.image,
-                    &n.level,
-                    &n.gpu,
-                    &n.datasets,
-                    &n.created_at,
-                    &n.seq,
-                ],
-            )
-            .await
-        },
-        async {
-            if c.id.is_empty() {
-                return Ok(0);
-            }
-            tx.execute(
-                &update,
-                &[
-                    &c.id,
-                    &c.name,
-                    &c.introduction,
-                    &c.image,
-                    &c.level,
-                    &c.gpu,
-                    &c.datasets,
-                    &c.seq,
+                    &l.id,
+                    &l.owner,
+                    &l.name,
+                    &l.introduction,
+                    &l.image,
+                    &l.level,
+                    &l.gpu,
+                    &l.datasets,
+                    &l.created_at,
+                    &l.seq,
                 ],
             )
             .await
@@ -225,9 +241,9 @@ pub(crate) async fn apply_batch(
     Ok(())
 }
 
-/// New rows, column by column, for `UNNEST`.
+/// Rows to write, column by column, for `UNNEST`.
 #[derive(Default)]
-struct NewRows {
+struct Rows {
     id: Vec<Uuid>,
     owner: Vec<String>,
     name: Vec<String>,
@@ -240,10 +256,10 @@ struct NewRows {
     seq: Vec<i64>,
 }
 
-impl NewRows {
+impl Rows {
     fn push(&mut self, id: Uuid, row: CourseCreated, created_at: DateTime<Utc>, seq: u64) {
         self.id.push(id);
-        self.datasets.push(datasets(&row.datasets));
+        self.datasets.push(serde_json::Value::from(row.datasets));
         self.gpu.push(gpu(row.gpu));
         self.owner.push(row.owner);
         self.name.push(row.name);
@@ -251,32 +267,6 @@ impl NewRows {
         self.image.push(row.image);
         self.level.push(row.level);
         self.created_at.push(created_at);
-        self.seq.push(seq as i64);
-    }
-}
-
-/// Changes to existing rows, column by column; `None` keeps the column as it is.
-#[derive(Default)]
-struct ChangedRows {
-    id: Vec<Uuid>,
-    name: Vec<Option<String>>,
-    introduction: Vec<Option<String>>,
-    image: Vec<Option<String>>,
-    level: Vec<Option<String>>,
-    gpu: Vec<Option<i32>>,
-    datasets: Vec<Option<serde_json::Value>>,
-    seq: Vec<i64>,
-}
-
-impl ChangedRows {
-    fn push(&mut self, id: Uuid, update: CourseUpdated, seq: u64) {
-        self.id.push(id);
-        self.datasets.push(update.datasets.as_deref().map(datasets));
-        self.gpu.push(update.gpu.map(gpu));
-        self.name.push(update.name);
-        self.introduction.push(update.introduction);
-        self.image.push(update.image);
-        self.level.push(update.level);
         self.seq.push(seq as i64);
     }
 }
@@ -342,22 +332,27 @@ pub async fn course_get(pool: &Pool, id: Uuid) -> Result<Option<CourseRow>, DbEr
 
 #[cfg(test)]
 mod tests {
-    use events::{Meta, course::CourseDeleted};
+    use events::{
+        Envelope, Meta,
+        course::{CourseDeleted, CourseUpdated},
+    };
 
     use super::*;
 
-    fn envelope(id: Uuid) -> Envelope {
+    fn applied(seq: u64, id: Uuid, event: CourseEvent) -> Applied {
         let meta = Meta {
-            actor: "a".into(),
+            actor: "admin".into(),
             request_id: "r".into(),
             causation_id: None,
             occurred_at: Utc::now(),
             idempotency_key: None,
+            request_digest: None,
         };
-        let event = CourseEvent::CourseDeleted(CourseDeleted {});
-        match Envelope::new(&id.to_string(), &event, meta) {
-            Ok(envelope) => envelope,
-            Err(e) => panic!("{e}"),
+        let envelope = Envelope::new(&id.to_string(), &event, meta).unwrap();
+        Applied {
+            seq,
+            envelope,
+            event: Event::Course(event),
         }
     }
 
@@ -365,8 +360,8 @@ mod tests {
         CourseEvent::CourseCreated(CourseCreated {
             owner: "o".into(),
             name: name.into(),
-            introduction: "i".into(),
-            image: "img".into(),
+            introduction: String::new(),
+            image: String::new(),
             level: "basic".into(),
             gpu: 1,
             datasets: vec!["mnist".into()],
@@ -381,58 +376,59 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_folds_into_one_change_per_course() {
+    fn a_batch_folds_into_one_row_per_course() {
         let (a, b, c, d) = (
             Uuid::new_v4(),
             Uuid::new_v4(),
             Uuid::new_v4(),
             Uuid::new_v4(),
         );
-        let (ea, eb, ec, ed) = (envelope(a), envelope(b), envelope(c), envelope(d));
         let clear = CourseEvent::CourseUpdated(CourseUpdated {
             datasets: Some(vec![]),
             ..Default::default()
         });
         let deleted = CourseEvent::CourseDeleted(CourseDeleted {});
-        let (ca, ra, cb, db, rc, xc, rc2) = (
-            created("a"),
-            renamed("a2"),
-            created("b"),
-            deleted.clone(),
-            renamed("c2"),
-            clear,
-            renamed("c3"),
+        let batch = [
+            applied(1, a, created("a")),
+            applied(2, b, created("b")),
+            applied(3, a, renamed("a2")),
+            applied(4, b, deleted.clone()),
+            applied(5, c, renamed("c2")),
+            applied(6, c, clear),
+            applied(7, c, renamed("c3")),
+            applied(8, d, deleted),
+        ];
+        let CourseEvent::CourseCreated(existing_c) = created("c") else {
+            unreachable!()
+        };
+        let existing = Folded::from([(c, (Some(existing_c), Utc::now(), 0))]);
+        let rows = fold(existing, course_events(&batch));
+        assert_eq!(rows.len(), 4);
+        let (row, _, seq) = &rows[&a];
+        let row = row.as_ref().expect("a is live");
+        assert_eq!((row.name.as_str(), row.datasets.len(), *seq), ("a2", 1, 3));
+        assert!(rows[&b].0.is_none(), "created then deleted: no row");
+        let (row, _, seq) = &rows[&c];
+        let row = row.as_ref().expect("c is live");
+        assert_eq!(
+            (
+                row.name.as_str(),
+                row.datasets.len(),
+                row.level.as_str(),
+                *seq
+            ),
+            ("c3", 0, "basic", 7)
         );
-        let changes = fold([
-            (1, &ea, &ca),
-            (2, &eb, &cb),
-            (3, &ea, &ra),
-            (4, &eb, &db),
-            (5, &ec, &rc),
-            (6, &ec, &xc),
-            (7, &ec, &rc2),
-            (8, &ed, &deleted),
-        ]);
-        assert_eq!(changes.len(), 4);
-        match &changes[&a] {
-            Change::Insert(row, _, seq) => {
-                assert_eq!((row.name.as_str(), row.datasets.len(), *seq), ("a2", 1, 3))
-            }
-            _ => panic!("a is new"),
-        }
-        assert!(
-            matches!(changes[&b], Change::Delete),
-            "created then deleted: nothing to insert"
+        assert!(rows[&d].0.is_none());
+    }
+
+    #[test]
+    fn an_update_of_a_course_without_a_row_changes_nothing() {
+        let id = Uuid::new_v4();
+        let rows = fold(
+            Folded::new(),
+            course_events(&[applied(1, id, renamed("x"))]),
         );
-        match &changes[&c] {
-            Change::Update(update, seq) => {
-                assert_eq!(update.name.as_deref(), Some("c3"));
-                assert_eq!(update.datasets.as_deref(), Some(&[][..]));
-                assert_eq!(update.image, None);
-                assert_eq!(*seq, 7);
-            }
-            _ => panic!("c changes an existing row"),
-        }
-        assert!(matches!(changes[&d], Change::Delete));
+        assert!(rows.is_empty());
     }
 }

@@ -10,25 +10,63 @@ mod embedded {
     refinery::embed_migrations!("migrations");
 }
 
+/// What went wrong with the database, by whose fault: a door answers a refused value as the
+/// client's mistake (400), an outage as 503, anything else as its own error (500). The
+/// driver's text is for the log only.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    /// The server cannot be reached, or asked us to try again (connections, resources,
+    /// serialization failures).
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The server refused a value (a data exception or a violated constraint).
+    #[error("the database refused a value: {0}")]
+    Refused(String),
+    /// A statement failed for another reason: a fault of Gantry's.
+    #[error("database error: {0}")]
+    Internal(String),
     #[error("bad database url: {0}")]
     Config(String),
     #[error("migration failed: {0}")]
     Migration(String),
 }
 
+/// Whether PostgreSQL refused a value of the statement: SQLSTATE classes 22 (data
+/// exception: a NUL in text, a number out of range), 23 (integrity constraint) and 54
+/// (program limit: an index row too large). Retrying the same value can never succeed.
+pub fn refused_value(e: &tokio_postgres::Error) -> bool {
+    e.code()
+        .is_some_and(|c| matches!(&c.code()[..2], "22" | "23" | "54"))
+}
+
+/// Whether the failure is the server's or the network's, and may pass: no SQLSTATE (the
+/// connection broke), or classes 08 (connection), 40 (rollback: serialization, deadlock),
+/// 53 (resources), 57 (operator intervention, shutdown), 58 (system error).
+pub fn transient(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        None => true,
+        Some(c) => matches!(&c.code()[..2], "08" | "40" | "53" | "57" | "58"),
+    }
+}
+
 impl From<tokio_postgres::Error> for DbError {
     fn from(e: tokio_postgres::Error) -> Self {
-        DbError::Unavailable(e.to_string())
+        if refused_value(&e) {
+            DbError::Refused(e.to_string())
+        } else if transient(&e) {
+            DbError::Unavailable(e.to_string())
+        } else {
+            DbError::Internal(e.to_string())
+        }
     }
 }
 
 impl From<deadpool_postgres::PoolError> for DbError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        DbError::Unavailable(e.to_string())
+        match e {
+            deadpool_postgres::PoolError::Backend(e) => e.into(),
+            other => DbError::Unavailable(other.to_string()),
+        }
     }
 }
 

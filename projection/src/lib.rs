@@ -1,9 +1,10 @@
 //! The read side of Gantry: PostgreSQL read models fed from the event log.
 //!
-//! [`projector`] consumes the stream in order and applies each batch of events together
-//! with its checkpoint in one transaction; [`checkpoint`] lets a writer wait until the read
-//! models reached the sequence it appended; the query modules ([`courses`], [`users`],
-//! [`health`]) are the typed SELECTs the api calls.
+//! [`registry`] lists the read models; [`projector`] runs each on its own consumer of the
+//! log and applies each batch of events together with that read model's checkpoint in one
+//! transaction, parking what the database refuses; [`checkpoint`] lets a writer wait until
+//! the read models of its aggregate reached the sequence it appended; the query modules
+//! ([`courses`], [`users`], [`health`], [`status`]) are the typed SELECTs the api calls.
 
 pub mod checkpoint;
 pub mod courses;
@@ -11,7 +12,9 @@ mod db;
 pub mod health;
 pub mod parked;
 pub mod projector;
+pub mod registry;
 pub mod signing_key;
+pub mod status;
 pub mod users;
 
-pub use db::{Database, DbError, Pool};
+pub use db::{Database, DbError, Pool, refused_value, transient};

@@ -1,33 +1,50 @@
-//! The projector: consume the log in order, apply each batch and its checkpoint in one
-//! PostgreSQL transaction.
+//! The projector: runs every registered projection, each on its own consumer of the log,
+//! applying batches of events together with that projection's checkpoint in ONE PostgreSQL
+//! transaction.
 //!
 //! Because the checkpoint commits with the rows it describes, a projector killed at any
 //! moment restarts from exactly the first event not yet applied. Each batch claims the
 //! checkpoint it starts from, so two projectors of one instance never apply the same event
 //! twice: the one that finds the checkpoint moved rolls back and resumes from it.
+//!
+//! No event stops the read side in silence:
+//! - an event this build knows but the database refuses (a value it cannot store) is
+//!   parked (`parked_events`, logged at error level) and the projection goes on;
+//! - an envelope that cannot be read at all, or a known type whose data does not match it,
+//!   is parked the same way;
+//! - an event this build does not know (a type or version from a newer build) halts that
+//!   projection at its sequence, visibly (log, `projection_checkpoint.halted_at_seq`,
+//!   metric `gantry_projection_halted`), and it tries again from there now and then, so
+//!   the build that knows the event carries on where this one stopped. The other
+//!   projections go on.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_nats::jetstream::{
     self,
     consumer::{DeliverPolicy, pull},
+    stream::DirectGetErrorKind,
 };
 use events::{Envelope, Event};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::{
     Database, DbError,
-    checkpoint::{self, Checkpoints, READ_MODELS},
-    courses, users,
+    checkpoint::{self, Checkpoints},
+    db::refused_value,
+    parked::{self, ParkedEvent},
+    registry::{Applied, Projection, reads},
 };
 
 /// Events applied in one transaction at most.
 const BATCH: usize = 2000;
-/// How long an idle projector waits before checking that it is not missing events.
-const STALL_CHECK: Duration = Duration::from_secs(2);
+/// How long an idle projection waits before checking that it is not missing events.
+const IDLE_CHECK: Duration = Duration::from_secs(2);
+/// How often a halted projection looks again at the event that halted it.
+const HALT_RETRY: Duration = Duration::from_secs(15);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
@@ -35,6 +52,8 @@ pub enum ProjectionError {
     Db(#[from] DbError),
     #[error("event stream unavailable: {0}")]
     Stream(String),
+    #[error("checkpoint moved past {0} by another projector")]
+    Moved(u64),
 }
 
 impl From<tokio_postgres::Error> for ProjectionError {
@@ -49,71 +68,137 @@ impl From<deadpool_postgres::PoolError> for ProjectionError {
     }
 }
 
+/// Runs the projections of one instance.
 pub struct Projector {
     db: Database,
     stream: jetstream::stream::Stream,
-    subjects: String,
+    instance: String,
     checkpoints: Checkpoints,
-}
-
-/// One message of the log, decoded by the read-ahead task (`None`: unreadable, skipped).
-struct Delivered {
-    seq: u64,
-    decoded: Option<(Envelope, Event)>,
 }
 
 impl Projector {
     pub fn new(
         db: Database,
         stream: jetstream::stream::Stream,
-        subjects: String,
+        instance: &str,
         checkpoints: Checkpoints,
     ) -> Self {
         Self {
             db,
             stream,
-            subjects,
+            instance: instance.to_string(),
             checkpoints,
         }
     }
 
-    /// Projects until `stop`, resuming by itself after NATS or PostgreSQL outages.
-    pub async fn run(self, stop: CancellationToken) {
+    /// Runs every projection of `projections` until `stop`, each resuming by itself after
+    /// NATS or PostgreSQL outages.
+    pub async fn run(self, projections: Vec<Arc<dyn Projection>>, stop: CancellationToken) {
+        let runs = projections.into_iter().map(|projection| {
+            let filter = match projection.aggregates() {
+                [one] => format!("{}.ev.{one}.>", self.instance),
+                _ => format!("{}.ev.>", self.instance),
+            };
+            let span = info_span!("projection", projection = projection.name());
+            Run {
+                projection,
+                db: self.db.clone(),
+                stream: self.stream.clone(),
+                filter,
+                checkpoints: self.checkpoints.clone(),
+            }
+            .run(stop.clone())
+            .instrument(span)
+        });
+        futures::future::join_all(runs).await;
+    }
+}
+
+/// One projection running.
+struct Run {
+    projection: Arc<dyn Projection>,
+    db: Database,
+    stream: jetstream::stream::Stream,
+    filter: String,
+    checkpoints: Checkpoints,
+}
+
+/// One message of the log as the read-ahead task made it out.
+enum Delivered {
+    Event(Applied),
+    /// An event of an aggregate this projection does not read.
+    Skip(u64),
+    /// Unreadable: parked with the batch it arrives in.
+    Park(ParkedEvent),
+    /// Unknown to this build: the projection halts before it.
+    Unknown {
+        seq: u64,
+        reason: String,
+    },
+}
+
+impl Delivered {
+    fn seq(&self) -> u64 {
+        match self {
+            Delivered::Event(a) => a.seq,
+            Delivered::Skip(seq) | Delivered::Unknown { seq, .. } => *seq,
+            Delivered::Park(p) => p.seq,
+        }
+    }
+}
+
+/// How a projection's run ended.
+enum Ended {
+    Stopped,
+    Halted,
+}
+
+impl Run {
+    fn name(&self) -> &'static str {
+        self.projection.name()
+    }
+
+    async fn run(self, stop: CancellationToken) {
         let mut backoff = Duration::from_millis(200);
         loop {
-            match self.project_until(&stop).await {
-                Ok(()) => return,
-                Err(e) => warn!(error = %e, "projector interrupted; resuming from its checkpoint"),
-            }
+            let pause = match self.project_until(&stop).await {
+                Ok(Ended::Stopped) => return,
+                Ok(Ended::Halted) => HALT_RETRY,
+                Err(e) => {
+                    warn!(error = %e, "projection interrupted; resuming from its checkpoint");
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    backoff
+                }
+            };
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(pause) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 
-    async fn project_until(&self, stop: &CancellationToken) -> Result<(), ProjectionError> {
+    async fn project_until(&self, stop: &CancellationToken) -> Result<Ended, ProjectionError> {
         let start = {
             let client = self.db.pool.get().await?;
+            client.batch_execute(self.projection.schema()).await?;
             client
                 .execute(
                     "INSERT INTO projection_checkpoint (name, last_seq) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING",
-                    &[&READ_MODELS],
+                    &[&self.name()],
                 )
                 .await?;
-            checkpoint::load(&client, READ_MODELS).await?
+            checkpoint::load(&client, self.name()).await?
         };
-        self.checkpoints.advance(start);
+        self.announce(start);
         info!(from = start + 1, "projecting");
         let mut incoming = self.read_ahead(start).await?;
         let mut applied = start;
         loop {
             let first = tokio::select! {
-                _ = stop.cancelled() => return Ok(()),
+                _ = stop.cancelled() => return Ok(Ended::Stopped),
                 next = incoming.receiver.recv() => next,
-                _ = tokio::time::sleep(STALL_CHECK) => {
-                    self.check_not_stalled(applied).await?;
+                _ = tokio::time::sleep(IDLE_CHECK) => {
+                    applied = self.when_idle(applied).await?;
                     continue;
                 }
             };
@@ -123,7 +208,13 @@ impl Projector {
                 match next {
                     None => return Err(ProjectionError::Stream("event stream closed".into())),
                     Some(Err(e)) => return Err(e),
-                    Some(Ok(delivered)) => batch.push(delivered),
+                    Some(Ok(delivered)) => {
+                        let unknown = matches!(delivered, Delivered::Unknown { .. });
+                        batch.push(delivered);
+                        if unknown {
+                            break;
+                        }
+                    }
                 }
                 if batch.len() >= BATCH {
                     break;
@@ -133,9 +224,23 @@ impl Projector {
                     Err(_) => break,
                 }
             }
-            applied = self.apply_batch(applied, batch).await?;
-            self.checkpoints.advance(applied);
+            let halted = match batch.last() {
+                Some(Delivered::Unknown { .. }) => batch.pop(),
+                _ => None,
+            };
+            applied = self.apply(applied, batch).await?;
+            self.announce(applied);
+            if let Some(Delivered::Unknown { seq, reason }) = halted {
+                self.halt(seq, &reason).await?;
+                return Ok(Ended::Halted);
+            }
         }
+    }
+
+    fn announce(&self, seq: u64) {
+        self.checkpoints.advance(self.name(), seq);
+        metrics::gauge!("gantry_projection_checkpoint", "projection" => self.name())
+            .set(seq as f64);
     }
 
     /// Reads the log from after `applied` in a task of its own, so the next batch arrives
@@ -144,7 +249,7 @@ impl Projector {
         let consumer = self
             .stream
             .create_consumer(pull::OrderedConfig {
-                filter_subject: self.subjects.clone(),
+                filter_subject: self.filter.clone(),
                 deliver_policy: DeliverPolicy::ByStartSequence {
                     start_sequence: applied + 1,
                 },
@@ -157,106 +262,253 @@ impl Projector {
             .await
             .map_err(|e| ProjectionError::Stream(e.to_string()))?;
         let (sender, receiver) = mpsc::channel(4 * BATCH);
-        let reader = tokio::spawn(async move {
-            while let Some(message) = messages.next().await {
-                let delivered = message
+        let projection = self.projection.clone();
+        let reader =
+            tokio::spawn(async move {
+                while let Some(message) = messages.next().await {
+                    let delivered = message
                     .map_err(|e| ProjectionError::Stream(e.to_string()))
                     .and_then(|m| {
-                        let seq = m
+                        let info = m
                             .info()
-                            .map_err(|e| ProjectionError::Stream(e.to_string()))?
-                            .stream_sequence;
-                        Ok(Delivered {
-                            seq,
-                            decoded: decode(seq, &m.payload),
-                        })
+                            .map_err(|e| ProjectionError::Stream(e.to_string()))?;
+                        let lag = info.pending;
+                        let seq = info.stream_sequence;
+                        metrics::gauge!("gantry_projection_lag", "projection" => projection.name())
+                            .set(lag as f64);
+                        Ok(decode(projection.as_ref(), seq, m.subject.as_str(), &m.payload))
                     });
-                let failed = delivered.is_err();
-                if sender.send(delivered).await.is_err() || failed {
-                    return;
+                    let failed = delivered.is_err();
+                    if sender.send(delivered).await.is_err() || failed {
+                        return;
+                    }
                 }
-            }
-        });
+            });
         Ok(ReadAhead { receiver, reader })
     }
 
-    /// After NATS restarts, an ordered consumer may wait for missed heartbeats before it
-    /// notices it is gone. When the log holds events we have not received for a while,
-    /// start a fresh consumer from the checkpoint instead.
-    async fn check_not_stalled(&self, applied: u64) -> Result<(), ProjectionError> {
-        let info = self
+    /// When nothing arrived for a while: if the log holds events of ours after `applied`,
+    /// the consumer is stalled (after NATS restarts, an ordered consumer may wait for
+    /// missed heartbeats before it notices) and is started afresh from the checkpoint; if
+    /// it holds only others' events, the checkpoint moves past them, so that each
+    /// projection's checkpoint and lag say how far it really is.
+    async fn when_idle(&self, applied: u64) -> Result<u64, ProjectionError> {
+        let last = self
             .stream
             .get_info()
             .await
-            .map_err(|e| ProjectionError::Stream(e.to_string()))?;
-        if info.state.last_sequence > applied {
-            return Err(ProjectionError::Stream(format!(
-                "consumer stalled at {applied} while the log holds {}",
-                info.state.last_sequence
-            )));
+            .map_err(|e| ProjectionError::Stream(e.to_string()))?
+            .state
+            .last_sequence;
+        if last <= applied {
+            return Ok(applied);
         }
-        Ok(())
+        match self
+            .stream
+            .direct_get_next_for_subject(self.filter.as_str(), Some(applied + 1))
+            .await
+        {
+            Ok(message) => Err(ProjectionError::Stream(format!(
+                "consumer stalled at {applied} while the log holds event {}",
+                message.sequence
+            ))),
+            Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => {
+                self.write(applied, last, &[], &[]).await?;
+                self.announce(last);
+                metrics::gauge!("gantry_projection_lag", "projection" => self.name()).set(0.0);
+                Ok(last)
+            }
+            Err(e) => Err(ProjectionError::Stream(e.to_string())),
+        }
     }
 
-    /// Applies the events after `applied` and moves the checkpoint to the last of them, in
-    /// one transaction, sent as one pipeline: claim the checkpoint, write every read model,
-    /// notify. The claim only succeeds if the checkpoint is still `applied`, so a second
-    /// projector that got there first makes this one roll back and resume from the
-    /// checkpoint. Returns the new checkpoint.
-    async fn apply_batch(
-        &self,
-        applied: u64,
-        batch: Vec<Delivered>,
-    ) -> Result<u64, ProjectionError> {
+    /// Applies the events of `batch` after `applied` and moves the checkpoint to the last
+    /// of them. Returns the new checkpoint.
+    async fn apply(&self, applied: u64, batch: Vec<Delivered>) -> Result<u64, ProjectionError> {
         let Some(last) = batch
             .iter()
-            .map(|d| d.seq)
+            .map(Delivered::seq)
             .max()
             .filter(|last| *last > applied)
         else {
             return Ok(applied);
         };
-        let fresh: Vec<(u64, Envelope, Event)> = batch
-            .into_iter()
-            .filter(|d| d.seq > applied)
-            .filter_map(|d| d.decoded.map(|(envelope, event)| (d.seq, envelope, event)))
-            .collect();
-        let mut courses = Vec::new();
-        let mut users = Vec::new();
-        for (seq, envelope, event) in &fresh {
-            match event {
-                Event::Course(e) => courses.push((*seq, envelope, e)),
-                Event::User(e) => users.push((*seq, envelope, e)),
+        let mut events = Vec::with_capacity(batch.len());
+        let mut unreadable = Vec::new();
+        for delivered in batch.into_iter().filter(|d| d.seq() > applied) {
+            match delivered {
+                Delivered::Event(a) => events.push(a),
+                Delivered::Park(p) => unreadable.push(p),
+                Delivered::Skip(_) | Delivered::Unknown { .. } => {}
             }
         }
+        match self.write(applied, last, &events, &unreadable).await {
+            // A refused value, or a statement that the refusal aborted after it.
+            Err(ProjectionError::Db(DbError::Refused(reason) | DbError::Internal(reason))) => {
+                debug!(%reason, "a value was refused; applying the batch event by event");
+                self.write_one_by_one(applied, last, &events, unreadable)
+                    .await?;
+            }
+            other => other?,
+        }
+        debug!(events = events.len(), checkpoint = last, "batch applied");
+        Ok(last)
+    }
 
+    /// One transaction, sent as one pipeline: claim the checkpoint (it must still be
+    /// `applied`), write the rows, park the unreadable, notify.
+    async fn write(
+        &self,
+        applied: u64,
+        last: u64,
+        events: &[Applied],
+        unreadable: &[ParkedEvent],
+    ) -> Result<(), ProjectionError> {
         let mut client = self.db.pool.get().await?;
         let tx = client.transaction().await?;
-        let claim = tx
-            .prepare_cached("UPDATE projection_checkpoint SET last_seq = $2, updated_at = now() WHERE name = $1 AND last_seq = $3")
-            .await?;
-        let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
-        let (last_i64, applied_i64) = (last as i64, applied as i64);
-        let channel = checkpoint::channel(self.db.schema());
-        let last_text = last.to_string();
-        let claim_params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
-            [&READ_MODELS, &last_i64, &applied_i64];
-        let notify_params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] = [&channel, &last_text];
-        let (claimed, (), (), _) = futures::try_join!(
-            tx.execute(&claim, &claim_params),
-            courses::apply_batch(&tx, courses),
-            users::apply_batch(&tx, users),
-            tx.execute(&notify, &notify_params),
+        let (claimed, (), (), ()) = futures::try_join!(
+            self.claim(&tx, applied, last),
+            async {
+                if events.is_empty() {
+                    Ok(())
+                } else {
+                    self.projection
+                        .apply(&tx, events)
+                        .await
+                        .map_err(DbError::from)
+                }
+            },
+            self.park_all(&tx, unreadable),
+            self.notify(&tx, last),
         )?;
-        if claimed != 1 {
+        if !claimed {
             tx.rollback().await?;
-            return Err(ProjectionError::Stream(format!(
-                "checkpoint moved past {applied} by another projector; resuming from it"
-            )));
+            return Err(ProjectionError::Moved(applied));
         }
         tx.commit().await?;
-        debug!(events = fresh.len(), checkpoint = last, "batch applied");
-        Ok(last)
+        Ok(())
+    }
+
+    /// The slow path after a refused value: each event in a savepoint of its own; the ones
+    /// the database refuses are parked with its error, the others applied.
+    async fn write_one_by_one(
+        &self,
+        applied: u64,
+        last: u64,
+        events: &[Applied],
+        mut unreadable: Vec<ParkedEvent>,
+    ) -> Result<(), ProjectionError> {
+        let mut client = self.db.pool.get().await?;
+        let tx = client.transaction().await?;
+        if !self.claim(&tx, applied, last).await? {
+            tx.rollback().await?;
+            return Err(ProjectionError::Moved(applied));
+        }
+        for applied_event in events {
+            tx.batch_execute("SAVEPOINT one_event").await?;
+            match self
+                .projection
+                .apply(&tx, std::slice::from_ref(applied_event))
+                .await
+            {
+                Ok(()) => tx.batch_execute("RELEASE SAVEPOINT one_event").await?,
+                Err(e) if refused_value(&e) => {
+                    tx.batch_execute("ROLLBACK TO SAVEPOINT one_event").await?;
+                    let envelope = &applied_event.envelope;
+                    unreadable.push(ParkedEvent {
+                        consumer: self.name().to_string(),
+                        seq: applied_event.seq,
+                        aggregate: Some(envelope.aggregate.clone()),
+                        aggregate_id: Some(envelope.aggregate_id.clone()),
+                        event_type: Some(envelope.event_type.clone()),
+                        error: database_error(&e),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.park_all(&tx, &unreadable).await?;
+        self.notify(&tx, last).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Moves the checkpoint from `applied` to `last`; false when another projector moved it
+    /// first. Passing the sequence a projection halted at clears the halt.
+    async fn claim(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        applied: u64,
+        last: u64,
+    ) -> Result<bool, DbError> {
+        let claim = tx
+            .prepare_cached(
+                "UPDATE projection_checkpoint SET last_seq = $2, updated_at = now(),
+                     halted_reason = CASE WHEN halted_at_seq <= $2 THEN NULL ELSE halted_reason END,
+                     halted_at_seq = CASE WHEN halted_at_seq <= $2 THEN NULL ELSE halted_at_seq END
+                 WHERE name = $1 AND last_seq = $3",
+            )
+            .await?;
+        let claimed = tx
+            .execute(&claim, &[&self.name(), &(last as i64), &(applied as i64)])
+            .await?;
+        Ok(claimed == 1)
+    }
+
+    async fn park_all(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        unreadable: &[ParkedEvent],
+    ) -> Result<(), DbError> {
+        for event in unreadable {
+            parked::park(tx, event).await?;
+            metrics::counter!("gantry_projection_parked_total", "projection" => self.name())
+                .increment(1);
+        }
+        Ok(())
+    }
+
+    async fn notify(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        last: u64,
+    ) -> Result<(), DbError> {
+        let notify = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+        tx.execute(
+            &notify,
+            &[
+                &checkpoint::channel(self.db.schema()),
+                &checkpoint::notification(self.name(), last),
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Records that the projection stopped before `seq`, and says so.
+    async fn halt(&self, seq: u64, reason: &str) -> Result<(), ProjectionError> {
+        error!(
+            seq,
+            %reason,
+            "projection halted: this build does not know the event; a build that does carries on from here"
+        );
+        metrics::gauge!("gantry_projection_halted", "projection" => self.name()).set(1.0);
+        let client = self.db.pool.get().await?;
+        client
+            .execute(
+                "UPDATE projection_checkpoint SET halted_at_seq = $2, halted_reason = $3 WHERE name = $1",
+                &[&self.name(), &(seq as i64), &reason],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// The database's own words for a refused value, without the driver's wrapping.
+fn database_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
     }
 }
 
@@ -272,21 +524,48 @@ impl Drop for ReadAhead {
     }
 }
 
-/// An event this build cannot read is logged with its sequence and skipped: stopping the
-/// projector on it would freeze every read model behind it.
-fn decode(seq: u64, payload: &[u8]) -> Option<(Envelope, Event)> {
+/// What `projection` makes of the message at `seq` on `subject`.
+fn decode(projection: &dyn Projection, seq: u64, subject: &str, payload: &[u8]) -> Delivered {
+    let park = |envelope: Option<&Envelope>, error: String| {
+        Delivered::Park(ParkedEvent {
+            consumer: projection.name().to_string(),
+            seq,
+            aggregate: envelope.map(|e| e.aggregate.clone()),
+            aggregate_id: envelope.map(|e| e.aggregate_id.clone()),
+            event_type: envelope.map(|e| e.event_type.clone()),
+            error,
+        })
+    };
     let envelope = match Envelope::from_bytes(payload) {
         Ok(envelope) => envelope,
-        Err(e) => {
-            error!(seq, error = %e, "skipping unreadable event");
-            return None;
-        }
+        Err(e) => return park(None, format!("unreadable envelope: {e}")),
     };
+    // `<instance>.ev.<aggregate>.<id>`: an envelope must say what its subject says.
+    let mut tokens = subject.splitn(4, '.').skip(2);
+    if (tokens.next(), tokens.next())
+        != (
+            Some(envelope.aggregate.as_str()),
+            Some(envelope.aggregate_id.as_str()),
+        )
+    {
+        return park(
+            Some(&envelope),
+            format!("envelope does not match its subject {subject}"),
+        );
+    }
+    if !reads(projection, &envelope.aggregate) {
+        return Delivered::Skip(seq);
+    }
     match Event::decode(&envelope) {
-        Ok(event) => Some((envelope, event)),
-        Err(e) => {
-            error!(seq, error = %e, "skipping undecodable event");
-            None
-        }
+        Ok(event) => Delivered::Event(Applied {
+            seq,
+            envelope,
+            event,
+        }),
+        Err(e) if e.is_unknown() => Delivered::Unknown {
+            seq,
+            reason: e.to_string(),
+        },
+        Err(e) => park(Some(&envelope), format!("undecodable event: {e}")),
     }
 }

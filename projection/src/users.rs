@@ -1,8 +1,12 @@
 //! The `users` read model: who can log in, and with which hash.
 
-use events::{Envelope, UserEvent, user::UserCreated};
+use events::{DomainEvent, Event, UserEvent, user::UserCreated};
+use futures::future::BoxFuture;
 
-use crate::{DbError, Pool};
+use crate::{
+    DbError, Pool,
+    registry::{Applied, Projection, Tx},
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserRow {
@@ -12,46 +16,75 @@ pub struct UserRow {
     pub email: String,
 }
 
+/// The `users` table: who can log in.
+pub struct UserDirectory;
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS users (
+        username      text PRIMARY KEY,
+        password_hash text NOT NULL,
+        admin         boolean NOT NULL,
+        email         text NOT NULL,
+        created_at    timestamptz NOT NULL,
+        last_seq      bigint NOT NULL
+    );";
+
 const INSERT: &str =
     "INSERT INTO users (username, password_hash, admin, email, created_at, last_seq)
-                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO NOTHING";
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO NOTHING";
+
+impl Projection for UserDirectory {
+    fn name(&self) -> &'static str {
+        "user_directory"
+    }
+
+    fn aggregates(&self) -> &'static [&'static str] {
+        &[UserEvent::AGGREGATE]
+    }
+
+    fn schema(&self) -> &'static str {
+        SCHEMA
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a Tx<'a>,
+        events: &'a [Applied],
+    ) -> BoxFuture<'a, Result<(), tokio_postgres::Error>> {
+        Box::pin(apply_batch(tx, events))
+    }
+}
 
 /// Writes a batch of user events, one statement each, sent together (users are few).
-pub(crate) async fn apply_batch(
-    tx: &deadpool_postgres::Transaction<'_>,
-    events: Vec<(u64, &Envelope, &UserEvent)>,
-) -> Result<(), tokio_postgres::Error> {
-    if events.is_empty() {
-        return Ok(());
-    }
+async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgres::Error> {
     let insert = tx.prepare_cached(INSERT).await?;
-    let writes = events.into_iter().map(|(seq, envelope, event)| {
+    let writes = events.iter().filter_map(|applied| {
+        let Event::User(UserEvent::UserCreated(UserCreated {
+            username,
+            password_hash,
+            admin,
+            email,
+            ..
+        })) = &applied.event
+        else {
+            return None;
+        };
         let insert = &insert;
-        async move {
-            let seq = seq as i64;
-            match event {
-                UserEvent::UserCreated(UserCreated {
+        Some(async move {
+            let seq = applied.seq as i64;
+            tx.execute(
+                insert,
+                &[
                     username,
                     password_hash,
                     admin,
                     email,
-                    ..
-                }) => {
-                    tx.execute(
-                        insert,
-                        &[
-                            username,
-                            password_hash,
-                            admin,
-                            email,
-                            &envelope.meta.occurred_at,
-                            &seq,
-                        ],
-                    )
-                    .await
-                }
-            }
-        }
+                    &applied.envelope.meta.occurred_at,
+                    &seq,
+                ],
+            )
+            .await
+        })
     });
     futures::future::try_join_all(writes).await?;
     Ok(())

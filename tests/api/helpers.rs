@@ -29,6 +29,7 @@ pub fn settings(instance: &str) -> Settings {
         admin_user: Some(ADMIN.into()),
         admin_password: Some(ADMIN_PASSWORD.into()),
         read_your_writes_ms: 5000,
+        duplicate_window_secs: 600,
         kubeconfig: None,
         jobs_namespace: "default".into(),
     }

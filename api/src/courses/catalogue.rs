@@ -4,8 +4,12 @@
 use std::sync::Arc;
 
 use chrono::SecondsFormat;
-use command::course::CourseCommand;
-use events::course::{CourseCreated, CourseUpdated};
+use command::{
+    course::{CourseChanges, CourseCommand, NewCourse},
+    values::{
+        CourseName, Datasets, Description, GpuCount, ImageRef, InvalidValue, Level, Username,
+    },
+};
 use projection::courses::{self, CourseRow};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -17,19 +21,11 @@ use warp::{
 
 use super::errors::{CourseError, authorize, parse};
 use crate::{
-    App, RequestContext,
+    App, Principal, RequestContext,
     body::{BodyError, null_as_default},
 };
 
 type Body = Result<bytes::Bytes, BodyError>;
-
-const MAX_NAME: usize = 256;
-const MAX_TEXT: usize = 64 * 1024;
-const MAX_IMAGE: usize = 512;
-const MAX_LEVEL: usize = 64;
-const MAX_DATASETS: usize = 64;
-const MAX_DATASET: usize = 253;
-const MAX_GPU: u32 = 64;
 
 /// A course as the document shows it.
 #[derive(Serialize)]
@@ -112,11 +108,10 @@ pub async fn list_mine(
         if query.user.is_empty() {
             return Err(CourseError::bad_request("Empty user name"));
         }
-        let rows = courses::course_list_by_owner(&app.db.pool, &query.user)
+        let user = Username::parse(query.user)?;
+        let rows = courses::course_list_by_owner(&app.db.pool, user.as_str())
             .await
-            .map_err(|e| {
-                CourseError::query(e, &format!("query user {{{}}} course fail", query.user))
-            })?;
+            .map_err(|e| CourseError::query(e, &format!("query user {{{user}}} course fail")))?;
         Ok(courses_answer(rows))
     })
     .await
@@ -134,7 +129,7 @@ pub async fn list_all(ctx: RequestContext, app: Arc<App>) -> Response {
 }
 
 #[derive(Deserialize)]
-struct NewCourse {
+struct NewCourseRequest {
     #[serde(default, deserialize_with = "null_as_default")]
     user: String,
     #[serde(default, deserialize_with = "null_as_default")]
@@ -146,14 +141,38 @@ struct NewCourse {
     #[serde(default, deserialize_with = "null_as_default")]
     level: String,
     #[serde(default, alias = "GPU", deserialize_with = "null_as_default")]
-    gpu: u32,
+    gpu: u64,
     #[serde(default, deserialize_with = "null_as_default")]
     datasets: Vec<String>,
 }
 
-/// `POST /v1/course/create` (`CourseCreated`). The course belongs to `user`, or to the
-/// caller when `user` is empty. With an `Idempotency-Key`, the course id is derived from the
-/// key, so a repeated request meets the course the first one created.
+impl NewCourseRequest {
+    /// The course to create: it belongs to `user`, or to the caller when `user` is empty;
+    /// an empty image or level is none yet.
+    fn into_command(self, caller: &Principal) -> Result<NewCourse, InvalidValue> {
+        let owner = if self.user.is_empty() {
+            caller.username.clone()
+        } else {
+            self.user
+        };
+        Ok(NewCourse {
+            owner: Username::parse(owner)?,
+            name: CourseName::parse(self.name)?,
+            introduction: Description::parse(self.introduction)?,
+            image: non_empty(self.image).map(ImageRef::parse).transpose()?,
+            level: non_empty(self.level).map(Level::parse).transpose()?,
+            gpu: GpuCount::parse(self.gpu)?,
+            datasets: Datasets::parse(self.datasets)?,
+        })
+    }
+}
+
+fn non_empty(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
+
+/// `POST /v1/course/create` (`CourseCreated`). With an `Idempotency-Key`, the course id is
+/// derived from the key, so a repeated request meets the course the first one created.
 pub async fn create(
     ctx: RequestContext,
     app: Arc<App>,
@@ -162,27 +181,10 @@ pub async fn create(
 ) -> Response {
     ctx.answer(async {
         let caller = authorize(&app.tokens, token)?;
-        let new: NewCourse = parse(body)?;
-        let owner = if new.user.is_empty() {
-            caller.username.clone()
-        } else {
-            new.user
-        };
-        check_length("user", &owner, MAX_NAME)?;
-        check_text(&new.name, &new.introduction, &new.image, &new.level)?;
-        check_required("name", &new.name)?;
-        check_gpu(new.gpu)?;
-        check_datasets(&new.datasets)?;
-        let command = CourseCommand::Create(CourseCreated {
-            owner,
-            name: new.name.clone(),
-            introduction: new.introduction,
-            image: new.image,
-            level: new.level,
-            gpu: new.gpu,
-            datasets: new.datasets,
-        });
-        let id = match ctx.scoped_idempotency_key(&caller.username) {
+        let request: NewCourseRequest = parse(body)?;
+        let new = request.into_command(&caller)?;
+        let name = new.name.clone();
+        let id = match ctx.idempotent_id(&caller.username) {
             Some(id) => id,
             None => {
                 let id = Uuid::new_v4().to_string();
@@ -190,16 +192,21 @@ pub async fn create(
                 id
             }
         };
-        app.write(&app.courses, &id, &command, &ctx.command(&caller.username))
-            .await
-            .map_err(|e| CourseError::command(e, "Failed to create course information"))?;
-        Ok::<_, CourseError>(message(format!("Course {} created successfully", new.name)))
+        app.write(
+            &app.courses,
+            &id,
+            &CourseCommand::Create(new),
+            &ctx.command(&caller.username, &id),
+        )
+        .await
+        .map_err(|e| CourseError::command(e, "Failed to create course information"))?;
+        Ok::<_, CourseError>(message(format!("Course {name} created successfully")))
     })
     .await
 }
 
 #[derive(Deserialize)]
-struct CourseChanges {
+struct CourseChangesRequest {
     #[serde(default, deserialize_with = "null_as_default")]
     id: String,
     name: Option<String>,
@@ -207,8 +214,30 @@ struct CourseChanges {
     image: Option<String>,
     level: Option<String>,
     #[serde(alias = "GPU")]
-    gpu: Option<u32>,
+    gpu: Option<u64>,
     datasets: Option<Vec<String>>,
+}
+
+impl CourseChangesRequest {
+    /// The changes: only the fields given with a non-empty value (as the platform's gorm
+    /// `Updates` did), except `datasets`, replaced whenever it is given.
+    fn into_command(self) -> Result<CourseChanges, InvalidValue> {
+        let given = |v: Option<String>| v.filter(|s| !s.is_empty());
+        Ok(CourseChanges {
+            name: given(self.name).map(CourseName::parse).transpose()?,
+            introduction: given(self.introduction)
+                .map(Description::parse)
+                .transpose()?,
+            image: given(self.image).map(ImageRef::parse).transpose()?,
+            level: given(self.level).map(Level::parse).transpose()?,
+            gpu: self
+                .gpu
+                .filter(|g| *g > 0)
+                .map(GpuCount::parse)
+                .transpose()?,
+            datasets: self.datasets.map(Datasets::parse).transpose()?,
+        })
+    }
 }
 
 /// `PUT /v1/course/update` (`CourseUpdated`).
@@ -220,34 +249,19 @@ pub async fn update(
 ) -> Response {
     ctx.answer(async {
         let caller = authorize(&app.tokens, token)?;
-        let changes: CourseChanges = parse(body)?;
-        if changes.id.is_empty() {
+        let request: CourseChangesRequest = parse(body)?;
+        if request.id.is_empty() {
             return Err(CourseError::bad_request("Course id is empty"));
         }
-        let id = course_id(&changes.id)?;
-        let non_empty = |v: Option<String>| v.filter(|s| !s.is_empty());
-        let update = CourseUpdated {
-            name: non_empty(changes.name),
-            introduction: non_empty(changes.introduction),
-            image: non_empty(changes.image),
-            level: non_empty(changes.level),
-            gpu: changes.gpu.filter(|g| *g > 0),
-            datasets: changes.datasets,
-        };
-        check_text(
-            update.name.as_deref().unwrap_or_default(),
-            update.introduction.as_deref().unwrap_or_default(),
-            update.image.as_deref().unwrap_or_default(),
-            update.level.as_deref().unwrap_or_default(),
-        )?;
-        check_gpu(update.gpu.unwrap_or_default())?;
-        check_datasets(update.datasets.as_deref().unwrap_or_default())?;
+        let id = course_id(&request.id)?;
+        let changes = request.into_command()?;
         let context = format!("update course {{{id}}} information fail");
+        let id = id.to_string();
         app.write(
             &app.courses,
-            &id.to_string(),
-            &CourseCommand::Update(update),
-            &ctx.command(&caller.username),
+            &id,
+            &CourseCommand::Update(changes),
+            &ctx.command(&caller.username, &id),
         )
         .await
         .map_err(|e| CourseError::command(e, &context))?;
@@ -270,11 +284,12 @@ pub async fn delete(
         }
         let id = course_id(&id)?;
         let context = format!("Failed to delete course {id} information ");
+        let id = id.to_string();
         app.write(
             &app.courses,
-            &id.to_string(),
+            &id,
             &CourseCommand::Delete,
-            &ctx.command(&caller.username),
+            &ctx.command(&caller.username, &id),
         )
         .await
         .map_err(|e| CourseError::command(e, &context))?;
@@ -291,7 +306,8 @@ pub async fn list_level(level: String, ctx: RequestContext, app: Arc<App>) -> Re
         if level.is_empty() {
             return Err(CourseError::bad_request("empty level string"));
         }
-        let rows = courses::course_list_by_level(&app.db.pool, &level)
+        let level = Level::parse(level)?;
+        let rows = courses::course_list_by_level(&app.db.pool, level.as_str())
             .await
             .map_err(|e| CourseError::query(e, &format!("query {level} level course fail")))?;
         Ok(courses_answer(rows))
@@ -334,15 +350,14 @@ pub async fn search(ctx: RequestContext, app: Arc<App>, body: Body) -> Response 
         if search.query.is_empty() {
             return Err(CourseError::bad_request("Empty query condition"));
         }
-        let rows = courses::course_search(&app.db.pool, &search.query)
+        // A name contains the query only if the query could be a name.
+        let query = CourseName::parse(search.query)?;
+        let rows = courses::course_search(&app.db.pool, query.as_str())
             .await
             .map_err(|e| {
                 CourseError::query(
                     e,
-                    &format!(
-                        "search course on condition Name like % {} % fail",
-                        search.query
-                    ),
+                    &format!("search course on condition Name like % {} % fail", query),
                 )
             })?;
         Ok(courses_answer(rows))
@@ -353,45 +368,4 @@ pub async fn search(ctx: RequestContext, app: Arc<App>, body: Body) -> Response 
 /// A course id from a path or body: anything that is not a UUID names no course.
 fn course_id(raw: &str) -> Result<Uuid, CourseError> {
     Uuid::parse_str(raw).map_err(|_| CourseError::course_not_found())
-}
-
-fn check_length(field: &str, value: &str, max: usize) -> Result<(), CourseError> {
-    if value.chars().count() > max {
-        return Err(CourseError::parse(format!(
-            "{field} is longer than {max} characters"
-        )));
-    }
-    Ok(())
-}
-
-fn check_required(field: &str, value: &str) -> Result<(), CourseError> {
-    if value.trim().is_empty() {
-        return Err(CourseError::parse(format!("{field} is empty")));
-    }
-    Ok(())
-}
-
-fn check_text(name: &str, introduction: &str, image: &str, level: &str) -> Result<(), CourseError> {
-    check_length("name", name, MAX_NAME)?;
-    check_length("introduction", introduction, MAX_TEXT)?;
-    check_length("image", image, MAX_IMAGE)?;
-    check_length("level", level, MAX_LEVEL)
-}
-
-fn check_gpu(gpu: u32) -> Result<(), CourseError> {
-    if gpu > MAX_GPU {
-        return Err(CourseError::parse(format!("GPU must be at most {MAX_GPU}")));
-    }
-    Ok(())
-}
-
-fn check_datasets(datasets: &[String]) -> Result<(), CourseError> {
-    if datasets.len() > MAX_DATASETS {
-        return Err(CourseError::parse(format!(
-            "at most {MAX_DATASETS} datasets"
-        )));
-    }
-    datasets
-        .iter()
-        .try_for_each(|d| check_length("dataset", d, MAX_DATASET))
 }

@@ -3,17 +3,23 @@
 
 use std::fmt::Display;
 
-use command::{CommandError, DomainError, StoreError};
+use command::{CommandError, DomainError, StoreError, values::InvalidValue};
 use projection::DbError;
 use serde::de::DeserializeOwned;
 use serde_json::json;
+use tracing::{error, warn};
 use warp::{
     Reply,
     http::StatusCode,
     reply::{Response, json, with_status},
 };
 
-use crate::{Principal, Tokens, auth::AuthError, body::BodyError};
+use crate::{
+    Principal, Tokens,
+    auth::AuthError,
+    body::BodyError,
+    input::{self, InputError},
+};
 
 #[derive(Debug)]
 pub struct CourseError {
@@ -33,7 +39,8 @@ impl CourseError {
         Self::new(StatusCode::BAD_REQUEST, message)
     }
 
-    /// A body that is not the JSON the endpoint expects.
+    /// A body that is not the JSON the endpoint expects, or a value the domain cannot take.
+    /// ("spec request request" is the platform's own wording: keep it.)
     pub fn parse(reason: impl Display) -> Self {
         Self::bad_request(format!("Failed to parse spec request request: {reason}"))
     }
@@ -43,7 +50,8 @@ impl CourseError {
     }
 
     /// A failure of the command path, said with `context` ("Failed to create course
-    /// information") where the document has one.
+    /// information") where the document has one. Store failures are logged (with the
+    /// request id of the span) and answered without their details.
     pub fn command(error: CommandError, context: &str) -> Self {
         match error {
             CommandError::Domain(DomainError::NotFound) => Self::course_not_found(),
@@ -51,27 +59,67 @@ impl CourseError {
                 StatusCode::CONFLICT,
                 format!("{context}: course already exists"),
             ),
-            CommandError::Domain(DomainError::Invalid(reason)) => Self::bad_request(reason),
+            CommandError::Domain(DomainError::Invalid(invalid)) => invalid.into(),
+            CommandError::KeyReused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("{context}: this Idempotency-Key was already used with another request"),
+            ),
             CommandError::Conflict => {
                 Self::new(StatusCode::CONFLICT, format!("{context}: {error}"))
             }
-            CommandError::Store(StoreError::Unavailable(reason)) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("{context}: {reason}"),
-            ),
+            CommandError::Store(StoreError::Unavailable(reason)) => {
+                warn!(%reason, "event store unavailable");
+                Self::unavailable(context)
+            }
             CommandError::Store(e) => {
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{context}: {e}"))
+                error!(error = %e, "event store failed");
+                Self::internal(context)
             }
         }
     }
 
     /// A failed read-model query, said with `context` ("query all course fail").
     pub fn query(error: DbError, context: &str) -> Self {
-        let status = match error {
-            DbError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        Self::new(status, format!("{context}: {error}"))
+        match error {
+            DbError::Refused(reason) => {
+                warn!(%reason, "the database refused a value of the request");
+                Self::bad_request(format!("{context}: invalid value"))
+            }
+            DbError::Unavailable(reason) => {
+                warn!(%reason, "database unavailable");
+                Self::unavailable(context)
+            }
+            other => {
+                error!(error = %other, "database query failed");
+                Self::internal(context)
+            }
+        }
+    }
+
+    fn unavailable(context: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{context}: service unavailable, try again later"),
+        )
+    }
+
+    fn internal(context: &str) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{context}: internal error"),
+        )
+    }
+}
+
+impl From<InvalidValue> for CourseError {
+    fn from(invalid: InvalidValue) -> Self {
+        Self::parse(invalid)
+    }
+}
+
+impl From<InputError> for CourseError {
+    fn from(error: InputError) -> Self {
+        Self::parse(error)
     }
 }
 
@@ -120,5 +168,5 @@ pub fn authorize(tokens: &Tokens, header: Option<String>) -> Result<Principal, C
 
 /// The request body as `T`.
 pub fn parse<T: DeserializeOwned>(body: Result<bytes::Bytes, BodyError>) -> Result<T, CourseError> {
-    serde_json::from_slice(&body?).map_err(CourseError::parse)
+    Ok(input::json(&body?)?)
 }

@@ -1,15 +1,19 @@
 //! OpenPAI's envelope: `{"code": "NoUserError", "message": …}`.
 
-use command::{CommandError, DomainError, StoreError};
+use command::{
+    CommandError, DomainError, StoreError,
+    values::{InvalidValue, Problem},
+};
 use projection::DbError;
 use serde_json::json;
+use tracing::{error, warn};
 use warp::{
     Reply,
     http::StatusCode,
     reply::{Response, json, with_status},
 };
 
-use crate::{Principal, Tokens, auth::AuthError, body::BodyError};
+use crate::{Principal, Tokens, auth::AuthError, body::BodyError, input::InputError};
 
 #[derive(Debug)]
 pub struct PaiError {
@@ -39,19 +43,63 @@ impl PaiError {
         )
     }
 
-    pub fn unknown(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "UnknownError", message)
+    /// A fault of Gantry's: logged with the request id, answered without details.
+    pub fn unknown(error: impl std::fmt::Display) -> Self {
+        error!(%error, "request failed");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "UnknownError",
+            "An internal error occurred.",
+        )
     }
 
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "UnknownError", message)
+    pub fn unavailable(reason: impl std::fmt::Display) -> Self {
+        warn!(%reason, "a backing service is unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UnknownError",
+            "The service is unavailable now. Please try again later.",
+        )
     }
 
     pub fn query(error: DbError) -> Self {
         match error {
-            DbError::Unavailable(_) => Self::unavailable(error.to_string()),
-            _ => Self::unknown(error.to_string()),
+            DbError::Refused(reason) => {
+                warn!(%reason, "the database refused a value of the request");
+                Self::invalid("A parameter has a value that cannot be stored.")
+            }
+            DbError::Unavailable(reason) => Self::unavailable(reason),
+            other => Self::unknown(other),
         }
+    }
+
+    /// A value the domain cannot take, said as OpenPAI's validation (Joi) says it;
+    /// `value` is quoted where Joi quotes it.
+    pub fn value(invalid: InvalidValue, value: Option<&str>) -> Self {
+        let field = invalid.field;
+        let message = match invalid.problem {
+            Problem::Empty => format!("\"{field}\" is not allowed to be empty"),
+            Problem::TooLong { max } => {
+                format!("\"{field}\" length must be less than or equal to {max} characters long")
+            }
+            Problem::TooShort { min } => {
+                format!("\"{field}\" length must be at least {min} characters long")
+            }
+            Problem::ControlCharacter => format!("\"{field}\" contains a control character"),
+            Problem::Pattern { pattern } => match value {
+                Some(value) => format!(
+                    "\"{field}\" with value \"{value}\" fails to match the required pattern: {pattern}"
+                ),
+                None => format!("\"{field}\" fails to match the required pattern: {pattern}"),
+            },
+            Problem::OutOfRange { min, max } => {
+                format!("\"{field}\" must be between {min} and {max}")
+            }
+            Problem::TooMany { max } => {
+                format!("\"{field}\" must contain less than or equal to {max} items")
+            }
+        };
+        Self::invalid(message)
     }
 
     /// A failure of the command path; `conflict` is what an existing aggregate means here.
@@ -59,12 +107,26 @@ impl PaiError {
         match error {
             CommandError::Domain(DomainError::AlreadyExists) => conflict(),
             CommandError::Domain(DomainError::NotFound) => Self::not_found(),
-            CommandError::Domain(DomainError::Invalid(message)) => Self::invalid(message),
+            CommandError::Domain(DomainError::Invalid(invalid)) => Self::value(invalid, None),
+            CommandError::KeyReused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "UnprocessableEntityError",
+                "This Idempotency-Key was already used with another request.",
+            ),
             CommandError::Conflict => {
                 Self::new(StatusCode::CONFLICT, "ConflictError", error.to_string())
             }
-            CommandError::Store(StoreError::Unavailable(message)) => Self::unavailable(message),
-            CommandError::Store(e) => Self::unknown(e.to_string()),
+            CommandError::Store(StoreError::Unavailable(reason)) => Self::unavailable(reason),
+            CommandError::Store(e) => Self::unknown(e),
+        }
+    }
+}
+
+impl From<InputError> for PaiError {
+    fn from(error: InputError) -> Self {
+        match error {
+            InputError::Syntax(e) => Self::invalid(format!("Request body is not valid JSON: {e}")),
+            InputError::Text { field, problem } => Self::invalid(format!("\"{field}\" {problem}")),
         }
     }
 }

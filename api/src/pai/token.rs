@@ -9,7 +9,7 @@ use warp::{
 };
 
 use super::errors::PaiError;
-use crate::{App, RequestContext, body::BodyError};
+use crate::{App, RequestContext, body::BodyError, input};
 
 /// OpenPAI's default token lifetime.
 const DEFAULT_EXPIRATION: u64 = 7 * 24 * 3600;
@@ -77,17 +77,21 @@ fn parameters(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Val
     if is_form && !looks_like_json {
         let pairs: Vec<(String, String)> =
             serde_urlencoded::from_bytes(body).map_err(|e| PaiError::invalid(e.to_string()))?;
-        return Ok(pairs
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect());
+        let form = Value::Object(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        );
+        input::check_strings(&form)?;
+        return match form {
+            Value::Object(map) => Ok(map),
+            _ => Err(PaiError::invalid("\"value\" must be an object")),
+        };
     }
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(PaiError::invalid("\"value\" must be an object")),
-        Err(e) => Err(PaiError::invalid(format!(
-            "Request body is not valid JSON: {e}"
-        ))),
+    match input::json::<Value>(body)? {
+        Value::Object(map) => Ok(map),
+        _ => Err(PaiError::invalid("\"value\" must be an object")),
     }
 }
 

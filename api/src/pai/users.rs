@@ -2,8 +2,11 @@
 
 use std::sync::Arc;
 
-use command::user::UserCommand;
-use events::user::{UserCreated, user_id};
+use command::{
+    user::{NewUser, UserCommand},
+    values::{Email, InvalidValue, Password, Username, VirtualCluster},
+};
+use events::user::user_id;
 use serde_json::{Map, Value, json};
 use warp::{
     Reply,
@@ -15,7 +18,7 @@ use super::{
     errors::{PaiError, admin},
     token::required_string,
 };
-use crate::{App, RequestContext, body::BodyError};
+use crate::{App, RequestContext, body::BodyError, input};
 
 pub async fn create(
     ctx: RequestContext,
@@ -25,31 +28,27 @@ pub async fn create(
 ) -> Response {
     ctx.answer(async {
         let caller = admin(&app.tokens, token)?;
-        let params = match serde_json::from_slice(&body?) {
-            Ok(Value::Object(map)) => map,
-            Ok(_) => return Err(PaiError::invalid("\"value\" must be an object")),
-            Err(e) => {
-                return Err(PaiError::invalid(format!(
-                    "Request body is not valid JSON: {e}"
-                )));
-            }
+        let params = match input::json::<Value>(&body?)? {
+            Value::Object(map) => map,
+            _ => return Err(PaiError::invalid("\"value\" must be an object")),
         };
-        let new = new_user(&params)?;
-        let password = required_string(&params, "password")?;
+        let (new, password) = new_user(&params)?;
         let username = new.username.clone();
-        let password_hash = tokio::task::spawn_blocking(move || command::password::hash(&password))
-            .await
-            .map_err(|e| PaiError::unknown(e.to_string()))?
-            .map_err(|e| PaiError::unknown(e.to_string()))?;
-        let command = UserCommand::Create(UserCreated {
+        let password_hash =
+            tokio::task::spawn_blocking(move || command::password::hash(password.as_str()))
+                .await
+                .map_err(PaiError::unknown)?
+                .map_err(PaiError::unknown)?;
+        let command = UserCommand::Create(NewUser {
             password_hash,
             ..new
         });
+        let id = user_id(username.as_str());
         app.write(
             &app.users,
-            &user_id(&username),
+            &id,
             &command,
-            &ctx.command(&caller.username),
+            &ctx.command(&caller.username, &id),
         )
         .await
         .map_err(|e| {
@@ -70,33 +69,30 @@ pub async fn create(
     .await
 }
 
-/// The user described by the request, checked as OpenPAI's schema checks it (the password
-/// hash is filled in by the caller).
-fn new_user(params: &Map<String, Value>) -> Result<UserCreated, PaiError> {
-    let username = required_string(params, "username")?;
-    if username.len() > 64
-        || !username
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-    {
-        return Err(PaiError::invalid(format!(
-            "\"username\" with value \"{username}\" fails to match the required pattern: /^[\\w.-]+$/"
-        )));
-    }
-    let password = required_string(params, "password")?;
-    if password.chars().count() < 6 {
-        return Err(PaiError::invalid(
-            "\"password\" length must be at least 6 characters long",
-        ));
-    }
+/// The user described by the request, checked as OpenPAI's schema checks it, and the
+/// password to hash.
+/// Says an invalid value with the value itself, as Joi does for patterns.
+fn said(raw: &str) -> impl FnOnce(InvalidValue) -> PaiError + '_ {
+    move |invalid| PaiError::value(invalid, Some(raw))
+}
+
+fn new_user(params: &Map<String, Value>) -> Result<(NewUser, Password), PaiError> {
+    let raw_username = required_string(params, "username")?;
+    let username = Username::parse(raw_username.as_str()).map_err(said(&raw_username))?;
+    let raw_password = required_string(params, "password")?;
+    let password = Password::parse(raw_password).map_err(|e| PaiError::value(e, None))?;
     let admin = match params.get("admin") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(PaiError::invalid("\"admin\" must be a boolean")),
     };
     let email = match params.get("email") {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) if s.is_empty() || (s.len() <= 254 && s.contains('@')) => s.clone(),
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => Some(
+            Email::parse_address(s.as_str())
+                .map_err(|_| PaiError::invalid("\"email\" must be a valid email"))?,
+        ),
         Some(_) => return Err(PaiError::invalid("\"email\" must be a valid email")),
     };
     let virtual_clusters = match params.get("virtualCluster") {
@@ -104,14 +100,9 @@ fn new_user(params: &Map<String, Value>) -> Result<UserCreated, PaiError> {
         Some(Value::Array(items)) => items
             .iter()
             .map(|v| match v {
-                Value::String(s)
-                    if !s.is_empty()
-                        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-                {
-                    Ok(s.clone())
-                }
+                Value::String(s) => VirtualCluster::parse(s.as_str()).map_err(said(s)),
                 _ => Err(PaiError::invalid(
-                    "\"virtualCluster\" items must match the pattern /^[A-Za-z0-9_]+$/",
+                    "\"virtualCluster\" items must be strings",
                 )),
             })
             .collect::<Result<_, _>>()?,
@@ -122,12 +113,13 @@ fn new_user(params: &Map<String, Value>) -> Result<UserCreated, PaiError> {
         Some(Value::Object(map)) => map.clone(),
         Some(_) => return Err(PaiError::invalid("\"extension\" must be an object")),
     };
-    Ok(UserCreated {
+    let user = NewUser {
         username,
         password_hash: String::new(),
         admin,
         email,
         virtual_clusters,
         extension,
-    })
+    };
+    Ok((user, password))
 }

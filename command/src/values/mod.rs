@@ -1,0 +1,15 @@
+//! Validated values of the domain: a value that exists is valid.
+//!
+//! Every text that reaches a command, an event or a query passes through one of these
+//! types, so the rules are written once for all five front doors: lengths, allowed
+//! characters, and no control characters other than tab and newline (NUL never: no store
+//! downstream can hold it). A door only turns its request fields into these values and says
+//! an [`InvalidValue`] in its own words.
+
+mod course;
+mod identity;
+mod rule;
+
+pub use course::{CourseName, Dataset, Datasets, Description, GpuCount, ImageRef, Level};
+pub use identity::{Email, Password, Username, VirtualCluster};
+pub use rule::{InvalidValue, Problem, check_text};
