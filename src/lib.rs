@@ -47,6 +47,11 @@ impl Roles {
         project: true,
         work: false,
     };
+    pub const SERVE_AND_PROJECT: Roles = Roles {
+        serve: true,
+        project: true,
+        work: false,
+    };
     pub const WORK: Roles = Roles {
         serve: false,
         project: false,

@@ -256,3 +256,119 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A `gantry` subprocess, killed (SIGKILL) when dropped, also when a test fails.
+pub struct GantryProcess {
+    pub child: std::process::Child,
+    /// Where it serves, for `serve` and `dev`.
+    pub base: Option<String>,
+}
+
+impl Drop for GantryProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Starts the real binary as `gantry <role>` for the instance of `settings`; a serving role
+/// is waited for until it answers.
+pub async fn gantry_process(role: &str, settings: &Settings) -> GantryProcess {
+    let port = free_port();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg(role)
+        .env("GANTRY_INSTANCE", &settings.instance)
+        .env("GANTRY_NATS_URL", &settings.nats_url)
+        .env("GANTRY_DATABASE_URL", &settings.database_url)
+        .env("GANTRY_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "error")
+        .env_remove("KUBECONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("gantry starts");
+    let mut process = GantryProcess { child, base: None };
+    if matches!(role, "serve" | "dev") {
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let up = eventually(Duration::from_secs(20), || async {
+            http.get(format!("{base}/api/v1")).send().await.is_ok()
+        })
+        .await;
+        assert!(up, "gantry {role} answers");
+        process.base = Some(base);
+    }
+    process
+}
+
+impl TestApp {
+    /// Publishes `payload` straight onto the log, as an older build or a person with NATS
+    /// access could; returns its stream sequence.
+    pub async fn publish_raw(&self, aggregate: &str, id: &str, payload: String) -> u64 {
+        let subject = format!("{}.ev.{aggregate}.{id}", self.settings.instance);
+        self.jetstream()
+            .await
+            .publish(subject, payload.into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack")
+            .sequence
+    }
+
+    /// `(last_seq, halted_at_seq)` of projection `name`.
+    pub async fn checkpoint(&self, name: &str) -> Option<(i64, Option<i64>)> {
+        let db = self.database().await;
+        let client = db.pool.get().await.expect("connection");
+        client
+            .query_opt(
+                "SELECT last_seq, halted_at_seq FROM projection_checkpoint WHERE name = $1",
+                &[&name],
+            )
+            .await
+            .expect("checkpoint query")
+            .map(|r| (r.get(0), r.get(1)))
+    }
+
+    /// `(consumer, seq, event_type, error)` of every parked event.
+    pub async fn parked(&self) -> Vec<(String, i64, Option<String>, String)> {
+        let db = self.database().await;
+        let client = db.pool.get().await.expect("connection");
+        client
+            .query(
+                "SELECT consumer, seq, event_type, error FROM parked_events ORDER BY seq",
+                &[],
+            )
+            .await
+            .expect("parked query")
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    }
+
+    pub async fn get_course(&self, id: &str) -> (u16, Value) {
+        self.send(self.admin(self.http.get(self.url(&format!("/v1/course/get/{id}")))))
+            .await
+    }
+}
+
+/// A course event's envelope as JSON, as the log holds it.
+pub fn course_envelope(id: &str, event_type: &str, version: u32, data: Value) -> String {
+    serde_json::json!({
+        "event_id": uuid::Uuid::new_v4(),
+        "aggregate": "course",
+        "aggregate_id": id,
+        "type": event_type,
+        "version": version,
+        "data": data,
+        "meta": {"actor": "user:test", "request_id": "raw", "occurred_at": chrono::Utc::now()}
+    })
+    .to_string()
+}
