@@ -144,6 +144,7 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
             .await
             .context("cannot load the token signing key")?;
         let app = Arc::new(App {
+            store: store.clone(),
             courses: Repository::new(store.clone()),
             users: Repository::new(store.clone()),
             db: db.clone(),

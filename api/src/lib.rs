@@ -4,6 +4,7 @@
 //! one query of the `projection` crate, and answers in its own envelope. Doors share only
 //! what is here: the request context, body reading, token checking and CORS.
 
+pub mod admin;
 pub mod auth;
 mod body;
 mod context;
@@ -27,6 +28,7 @@ pub use context::RequestContext;
 
 /// Everything a door needs, shared by every request.
 pub struct App {
+    pub store: JetStreamStore,
     pub courses: Repository<Course, JetStreamStore>,
     pub users: Repository<User, JetStreamStore>,
     pub db: Database,
@@ -64,6 +66,7 @@ impl App {
 /// Every door, with CORS and the fallback for unknown paths.
 pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     cors::preflight()
+        .or(admin::routes(app.clone()))
         .or(courses::routes(app.clone()))
         .or(pai::routes(app))
         .recover(fallback::recover)

@@ -186,6 +186,14 @@ async fn an_event_the_database_refuses_is_parked_and_the_projection_goes_on() {
         ("course_catalogue", bad_seq, Some("CourseCreated"))
     );
     assert!(error.starts_with("22"), "the database's own error: {error}");
+    let (status, view) = app
+        .send(app.admin(app.http.get(app.url("/admin/parked"))))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(view["parked"][0]["seq"], json!(bad_seq));
+    assert_eq!(view["parked"][0]["consumer"], "course_catalogue");
+    let (status, view) = app.send(app.http.get(app.url("/admin/parked"))).await;
+    assert_eq!((status, &view["error"]), (401, &json!("Unauthorized")));
     let (checkpoint, halted) = app.checkpoint("course_catalogue").await.unwrap();
     assert!(checkpoint as u64 >= last && halted.is_none());
 
