@@ -548,3 +548,132 @@ async fn a_fault_of_ours_is_a_500_without_the_drivers_words() {
         "{text}"
     );
 }
+
+/// A small deterministic generator of hostile JSON values.
+struct Hostile(u64);
+
+impl Hostile {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn text(&mut self) -> String {
+        let pieces = [
+            "a", "\u{0}", "\t", "\n", "\r", "\u{1b}", "\u{7f}", "\u{85}", "é", "日本", "🚀",
+            "\u{200b}", "'", "\"", "\\", "%", "_", "/", " ", "--", ";", "\u{feff}", "\u{fffd}",
+        ];
+        let len = match self.next() % 10 {
+            0 => 0,
+            1 => 300_000,
+            _ => (self.next() % 40) as usize,
+        };
+        if len == 300_000 {
+            return "x".repeat(len);
+        }
+        (0..len)
+            .map(|_| pieces[(self.next() as usize) % pieces.len()])
+            .collect()
+    }
+
+    fn value(&mut self, depth: u32) -> Value {
+        match self.next() % if depth > 1 { 6 } else { 8 } {
+            0 => Value::Null,
+            1 => json!(self.next() % 2 == 0),
+            2 => json!(-(self.next() as i64)),
+            3 => json!(u64::MAX - self.next() % 3),
+            4 => json!(1.5e300),
+            5 => json!(self.text()),
+            6 => Value::Array(
+                (0..self.next() % 4)
+                    .map(|_| self.value(depth + 1))
+                    .collect(),
+            ),
+            _ => {
+                let mut map = serde_json::Map::new();
+                for _ in 0..self.next() % 4 {
+                    map.insert(self.text(), self.value(depth + 1));
+                }
+                Value::Object(map)
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_value_a_client_can_send_stops_the_read_side() {
+    let app = spawn_gantry().await;
+    let id = app.create_course("fuzz", "target", "basic").await;
+    let mut hostile = Hostile(0x5eed);
+    let fields = [
+        "user",
+        "name",
+        "introduction",
+        "image",
+        "level",
+        "GPU",
+        "gpu",
+        "datasets",
+        "id",
+    ];
+    for round in 0..150 {
+        let mut body = serde_json::Map::new();
+        for field in fields {
+            if hostile.next() % 2 == 0 {
+                body.insert(field.to_string(), hostile.value(0));
+            }
+        }
+        if round % 3 == 0 {
+            body.insert("id".into(), json!(id));
+        }
+        let body = Value::Object(body).to_string();
+        for request in [
+            app.admin(app.http.post(app.url("/v1/course/create"))),
+            app.admin(app.http.put(app.url("/v1/course/update"))),
+            app.admin(app.http.post(app.url("/v1/course/search"))),
+            app.admin(app.http.post(app.url("/v1/course/list"))),
+        ] {
+            let (status, answer) = app.send(request.body(body.clone())).await;
+            assert!(
+                matches!(status, 200 | 400 | 413),
+                "{status} for {body:.300}: {answer}"
+            );
+            assert!(answer["error"].is_boolean(), "{answer}");
+        }
+        let mut user = serde_json::Map::new();
+        for field in [
+            "username",
+            "password",
+            "admin",
+            "email",
+            "virtualCluster",
+            "extension",
+        ] {
+            if hostile.next() % 3 != 0 {
+                user.insert(field.to_string(), hostile.value(0));
+            }
+        }
+        let (status, answer) = app
+            .send(
+                app.admin(app.http.post(app.url("/api/v2/user")))
+                    .json(&user),
+            )
+            .await;
+        assert!(
+            matches!(status, 201 | 400 | 409 | 413),
+            "{status}: {answer}"
+        );
+        assert!(answer["code"].is_string() || status == 201, "{answer}");
+    }
+    // Whatever was accepted, the read side kept up: nothing parked, nothing halted, and a
+    // write is readable at once.
+    assert!(app.parked().await.is_empty(), "{:?}", app.parked().await);
+    let (_, halted) = app.checkpoint("course_catalogue").await.unwrap();
+    assert!(halted.is_none());
+    let started = std::time::Instant::now();
+    app.create_course("fuzz", "after", "basic").await;
+    assert!(started.elapsed() < Duration::from_secs(4));
+}
