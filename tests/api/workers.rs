@@ -372,7 +372,7 @@ async fn the_resync_at_start_deletes_what_a_missed_deletion_left_behind() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn garbage_on_a_course_subject_is_parked_and_the_worker_goes_on() {
+async fn garbage_and_a_refused_event_are_parked_and_the_worker_goes_on() {
     let dir = SimDir::new();
     let sim = start_sim(&dir, free_addr(), false).await;
     let mut settings = settings(&fresh_instance());
@@ -388,6 +388,31 @@ async fn garbage_on_a_course_subject_is_parked_and_the_worker_goes_on() {
     let subject = format!("{instance}.ev.course.{}", uuid::Uuid::new_v4());
     let garbage = js
         .publish(subject, "not json".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .sequence;
+    // A well-formed deletion whose id the API server refuses in a label selector (400): a
+    // permanent failure, parked with the server's reason.
+    let refused = "not,=a-label";
+    let envelope = events::Envelope::new(
+        refused,
+        &events::CourseEvent::CourseDeleted(events::course::CourseDeleted {}),
+        events::Meta {
+            actor: "test".into(),
+            request_id: "r".into(),
+            causation_id: None,
+            occurred_at: chrono::Utc::now(),
+            idempotency_key: None,
+        },
+    )
+    .unwrap();
+    let rejected = js
+        .publish(
+            format!("{instance}.ev.course.{refused}"),
+            envelope.to_bytes().unwrap().into(),
+        )
         .await
         .unwrap()
         .await
@@ -410,6 +435,17 @@ async fn garbage_on_a_course_subject_is_parked_and_the_worker_goes_on() {
     assert_eq!(row.event.aggregate, None);
     assert!(
         row.event.error.contains("not an event envelope"),
+        "{}",
+        row.event.error
+    );
+    let row = parked
+        .iter()
+        .find(|r| r.event.consumer == "course_cleanup" && r.event.seq == rejected)
+        .unwrap_or_else(|| panic!("the worker parked the refused deletion: {parked:?}"));
+    assert_eq!(row.event.aggregate_id.as_deref(), Some(refused));
+    assert_eq!(row.event.event_type.as_deref(), Some("CourseDeleted"));
+    assert!(
+        row.event.error.contains("unable to parse requirement"),
         "{}",
         row.event.error
     );

@@ -200,7 +200,9 @@ impl Worker {
                 .await
             {
                 Outcome::Done => {}
-                Outcome::Failed(error) => failures.push(format!("{}: {error}", reconciler.name())),
+                Outcome::Failed(error) => {
+                    failures.push(format!("{}: {}", reconciler.name(), error.describe()))
+                }
                 Outcome::Stopped => return Settled::Stopped,
             }
         }
@@ -314,7 +316,7 @@ impl Worker {
                     for failure in &resynced.failures {
                         metrics::counter!("gantry_worker_failures_total", "worker" => self.name)
                             .increment(1);
-                        error!(worker = self.name, what, error = %failure, "resync cannot fix an object");
+                        error!(worker = self.name, what, error = %failure.describe(), "resync cannot fix an object");
                     }
                     if resynced.fixed > 0 {
                         info!(

@@ -38,6 +38,22 @@ impl Error {
         }
     }
 
+    /// The error and its chain of causes, for logs: "client error (Connect): tcp connect
+    /// error: Connection refused" says more than its first link.
+    pub fn describe(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = self.source();
+        while let Some(c) = cause {
+            let link = c.to_string();
+            if !text.contains(&link) {
+                text.push_str(": ");
+                text.push_str(&link);
+            }
+            cause = c.source();
+        }
+        text
+    }
+
     /// A short, bounded name of the cause, for metric labels.
     pub fn metric_label(&self) -> &'static str {
         match self {
@@ -145,6 +161,7 @@ mod tests {
         let e = Error::from(api.list(&Default::default()).await.unwrap_err());
         assert!(e.is_transient(), "{e:?}");
         assert_eq!(e.metric_label(), "unreachable");
+        assert!(e.describe().contains("refused"), "{}", e.describe());
     }
 
     #[test]

@@ -141,7 +141,7 @@ pub fn error_policy(
             seq,
             attempt = backoff.attempts(),
             delay_ms = delay.as_millis() as u64,
-            error = %error,
+            error = %error.describe(),
             "transient failure; retrying"
         );
         Decision::Retry(delay)
@@ -152,7 +152,7 @@ pub fn error_policy(
             what,
             seq,
             reason = error.metric_label(),
-            error = %error,
+            error = %error.describe(),
             "permanent failure"
         );
         Decision::Park
