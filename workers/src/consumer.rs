@@ -67,9 +67,14 @@ impl Worker {
     async fn consume(&self, ctx: &Context, parking: &dyn ParkingLot, stop: &CancellationToken) {
         let mut backoff = Backoff::new();
         loop {
+            let started = Instant::now();
             match self.consume_until(ctx, parking, stop).await {
                 Ok(()) => return,
                 Err(e) => warn!(worker = self.name, error = %e, "worker interrupted; resuming"),
+            }
+            // A consumer that ran a while was healthy: start the back-off afresh.
+            if started.elapsed() > Duration::from_secs(60) {
+                backoff = Backoff::new();
             }
             if !sleep_unless_stopped(backoff.next_delay(), stop).await {
                 return;
