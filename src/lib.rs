@@ -128,9 +128,9 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
             None => None,
         };
         tasks.spawn(workers::run(
-            store.stream().clone(),
-            instance.to_string(),
+            store.clone(),
             cluster,
+            Arc::new(ParkedEvents(db.pool.clone())),
             stop.clone(),
         ));
     }
@@ -169,6 +169,31 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
         stop,
         tasks,
     })
+}
+
+/// The workers' parked events go to the instance's parked-events record, beside the
+/// projections'.
+struct ParkedEvents(projection::Pool);
+
+impl workers::ParkingLot for ParkedEvents {
+    fn park<'a>(
+        &'a self,
+        event: &'a workers::Parked,
+    ) -> futures::future::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let record = projection::parked::ParkedEvent {
+                consumer: event.consumer.clone(),
+                seq: event.seq,
+                aggregate: event.aggregate.clone(),
+                aggregate_id: event.aggregate_id.clone(),
+                event_type: event.event_type.clone(),
+                error: event.error.clone(),
+            };
+            projection::parked::park_in(&self.0, &record)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 /// Creates the admin named by `GANTRY_ADMIN_USER` with `GANTRY_ADMIN_PASSWORD` if there is

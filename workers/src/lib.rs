@@ -1,32 +1,84 @@
 //! Workers: make Kubernetes match the events.
 //!
-//! Each worker is a durable JetStream pull consumer of the events it reacts to, shared by
-//! every `gantry work` process of an instance, and a reconciler: it can run twice, or after
-//! a crash, and end in the same place (objects are found by label, a missing one is fine).
-//! A message is acknowledged only once its effect is done; a failure is retried later.
+//! A worker is a durable JetStream pull consumer of one aggregate's events, shared by every
+//! `gantry work` process of an instance, and a list of [`Reconciler`]s each event goes to.
+//! A reconciler is idempotent: it can run twice, or after a crash half-way, and end in the
+//! same place (objects are found by label, a missing one is fine). Objects are selected by
+//! both [`COURSE_LABEL`] and [`INSTANCE_LABEL`]: another instance's objects in a shared
+//! cluster are never touched.
+//!
+//! Error policy ([`error_policy`], one for every worker). A reconcile returns a typed
+//! [`Error`]:
+//! - transient (the cluster unreachable, a timeout, HTTP 5xx, 409 Conflict, 429, the log or
+//!   the database away): wait with capped exponential back-off (200 ms doubling to 30 s,
+//!   jittered) and try again in-process, for as long as it takes, logging each retry at
+//!   warn. Meanwhile the message is kept with in-progress acks (every third of its ack wait),
+//!   so it is neither redelivered nor counted; it is never nak'ed nor terminated for this.
+//! - permanent (any other 4xx, an event a reconciler rejects): logged at error, recorded in
+//!   the parked-events record with the reason, and acknowledged.
+//! - a message that is not an envelope or whose event cannot be decoded is parked the same
+//!   way and terminated. Parking waits out a database that is away: no event is let go
+//!   before its record is stored.
+//!
+//! Messages are fetched one at a time, so that none waits in a client buffer past its ack
+//! wait while another is being retried. Stop interrupts a back-off wait, never a reconcile
+//! in flight; a message not done by then is left unacknowledged for the next process.
+//!
+//! Resync: at start and every five minutes, each reconciler compares the live objects it
+//! owns with the log and fixes what differs (level-triggered), so nothing depends on a
+//! delivery having happened: the objects of a course deleted while no worker ran still go.
 
 mod cluster;
 mod consumer;
 mod course_cleanup;
+mod error;
+mod parking;
+mod reconciler;
 
-use async_nats::jetstream;
+use std::sync::Arc;
+
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 pub use cluster::{Cluster, ClusterError};
-pub use course_cleanup::COURSE_LABEL;
+pub use consumer::Worker;
+pub use course_cleanup::{COURSE_LABEL, CourseCleanup, INSTANCE_LABEL, course_selector};
+pub use error::Error;
+pub use parking::{Parked, ParkingLot};
+pub use reconciler::{
+    Action, Backoff, Context, Decision, Incoming, Reconciler, Resynced, error_policy,
+};
+
+/// Every worker of an instance.
+pub fn workers() -> Vec<Worker> {
+    vec![Worker {
+        name: CourseCleanup::NAME,
+        aggregate: CourseCleanup::AGGREGATE,
+        reconcilers: vec![Box::new(CourseCleanup)],
+    }]
+}
 
 /// Runs every worker until `stop`. Without a cluster there is nothing to reconcile.
 pub async fn run(
-    stream: jetstream::stream::Stream,
-    instance: String,
+    log: command::JetStreamStore,
     cluster: Option<Cluster>,
+    parking: Arc<dyn ParkingLot>,
     stop: CancellationToken,
 ) {
     let Some(cluster) = cluster else {
         info!("no Kubernetes cluster configured (KUBECONFIG unset): workers idle");
         return stop.cancelled().await;
     };
-    let cleanup = course_cleanup::CourseCleanup::new(cluster);
-    consumer::consume(&stream, &instance, &cleanup, stop).await;
+    let ctx = Context {
+        cluster,
+        instance: log.instance().to_string(),
+        log,
+    };
+    let workers = workers();
+    futures::future::join_all(
+        workers
+            .iter()
+            .map(|worker| worker.run(&ctx, parking.as_ref(), &stop)),
+    )
+    .await;
 }
