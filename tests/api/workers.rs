@@ -405,6 +405,7 @@ async fn garbage_and_a_refused_event_are_parked_and_the_worker_goes_on() {
             causation_id: None,
             occurred_at: chrono::Utc::now(),
             idempotency_key: None,
+            request_digest: None,
         },
     )
     .unwrap();
