@@ -9,7 +9,7 @@ pub mod settings;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use api::{App, Tokens};
+use api::{App, LoginThrottle, ThrottlePolicy, Tokens};
 use command::{JetStreamStore, Repository, user::UserCommand};
 use events::user::{UserCreated, user_id};
 use projection::{Database, checkpoint::Checkpoints, projector::Projector};
@@ -139,6 +139,10 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
             db: db.clone(),
             checkpoints: checkpoints.clone(),
             tokens: Tokens::new(&key),
+            logins: LoginThrottle::new(ThrottlePolicy::new(
+                settings.login_max_failures,
+                Duration::from_millis(settings.login_lockout_ms),
+            )),
             read_your_writes: Duration::from_millis(settings.read_your_writes_ms),
         });
         bootstrap_admin(&app, settings).await?;
@@ -170,9 +174,7 @@ async fn bootstrap_admin(app: &App, settings: &Settings) -> anyhow::Result<()> {
     if app.users.load(&id).await?.created.is_some() {
         return Ok(());
     }
-    let password = password.clone();
-    let password_hash =
-        tokio::task::spawn_blocking(move || command::password::hash(&password)).await??;
+    let password_hash = command::password::hash(password.clone()).await?;
     let command = UserCommand::Create(UserCreated {
         username: username.clone(),
         password_hash,

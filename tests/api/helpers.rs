@@ -31,6 +31,9 @@ pub fn settings(instance: &str) -> Settings {
         read_your_writes_ms: 5000,
         kubeconfig: None,
         jobs_namespace: "default".into(),
+        login_max_failures: 5,
+        login_lockout_ms: 1000,
+        shutdown_grace_ms: 30_000,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod courses;
 mod helpers;
+mod login;
 mod pai;
 mod workers;
 mod write_path;

@@ -37,10 +37,7 @@ pub async fn create(
         let new = new_user(&params)?;
         let password = required_string(&params, "password")?;
         let username = new.username.clone();
-        let password_hash = tokio::task::spawn_blocking(move || command::password::hash(&password))
-            .await
-            .map_err(|e| PaiError::unknown(e.to_string()))?
-            .map_err(|e| PaiError::unknown(e.to_string()))?;
+        let password_hash = command::password::hash(password).await?;
         let command = UserCommand::Create(UserCreated {
             password_hash,
             ..new
