@@ -41,8 +41,9 @@ pub struct Settings {
     /// The first lock after too many failed logins; it doubles with each further failure.
     #[arg(long, env = "GANTRY_LOGIN_LOCKOUT_MS", default_value_t = 1000)]
     pub login_lockout_ms: u64,
-    /// How long a stopping process waits for the work in hand before it exits anyway.
-    #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_MS", default_value_t = 30_000)]
+    /// How long a stopping process waits for the work in hand before it exits anyway
+    /// (status 1). Under Kubernetes' default 30 s before SIGKILL, so the log says why.
+    #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_MS", default_value_t = 25_000)]
     pub shutdown_grace_ms: u64,
 }
 

@@ -2,6 +2,7 @@
 
 mod courses;
 mod helpers;
+mod lifecycle;
 mod login;
 mod pai;
 mod workers;
