@@ -10,9 +10,10 @@
 //!   invalid or expired one (OpenPAI answered every failed token check as a guest).
 //! - Unknown paths under `/api` answer 404 `NotFoundError`.
 //! - Failed logins are throttled (`crate::auth`'s throttle, shared by every door): after 5
-//!   failures of one username, or 20 from one client address, within 5 minutes, attempts
-//!   are refused before any hashing for 1 s, doubling with each further failure up to
-//!   15 min; a success forgets the username. Unknown users are counted like known ones.
+//!   failures of one username, or 20 from one client address, with no 5-minute pause
+//!   between them, attempts are refused before any hashing for 1 s, doubling with each
+//!   further failure up to 15 min; a success forgets the username. Unknown users are
+//!   counted like known ones.
 //!   The refusal is 429 `TooManyRequestsError`, "Too many failed login attempts. Try again
 //!   in N seconds.", with `Retry-After: N` (OpenPAI had no such limit, so no word for it).
 //!   The address is the TCP peer's, never `X-Forwarded-For`, which any client can forge.
