@@ -9,17 +9,18 @@ pub mod settings;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use api::{App, Tokens};
+use api::{App, LoginThrottle, ThrottlePolicy, Tokens};
 use command::{
     JetStreamStore, Repository,
     user::{NewUser, UserCommand},
     values::{Password, Username},
 };
 use events::user::user_id;
+use futures::{Stream, StreamExt};
 use projection::{Database, checkpoint::Checkpoints, projector::Projector, registry};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 pub use settings::Settings;
 
@@ -60,26 +61,69 @@ impl Roles {
 }
 
 /// A started process: its HTTP address (when it serves) and its tasks.
+///
+/// It stops in two stages, so that a request in hand still sees the roles it relies on:
+/// first the doors (no new connections; requests in hand are answered, and in `dev` the
+/// projector still runs to show their writes), then the projector (after the batch in
+/// hand), the workers (after the event in hand) and the checkpoint follower.
 pub struct Running {
     pub http_addr: Option<SocketAddr>,
+    stop_doors: CancellationToken,
     stop: CancellationToken,
+    doors: JoinSet<()>,
     tasks: JoinSet<()>,
+    grace: Duration,
+}
+
+/// How a process stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Every role finished what it had in hand.
+    Clean,
+    /// The grace period ran out, or a second signal came: the rest was abandoned.
+    Forced,
 }
 
 impl Running {
-    /// Asks every role to finish what it has in hand, and waits for them.
-    pub async fn shutdown(mut self) {
-        self.stop.cancel();
-        while self.tasks.join_next().await.is_some() {}
+    /// Asks every role to finish what it has in hand, and waits for them at most the grace
+    /// period (`GANTRY_SHUTDOWN_GRACE_MS`); what is still running then is dropped.
+    pub async fn shutdown(mut self) -> Stopped {
+        let grace = self.grace;
+        match tokio::time::timeout(grace, self.finish()).await {
+            Ok(()) => Stopped::Clean,
+            Err(_) => {
+                warn!(
+                    grace_ms = grace.as_millis() as u64,
+                    "work still in hand when the grace period ended; stopping anyway"
+                );
+                Stopped::Forced
+            }
+        }
     }
 
-    /// Runs until a role ends by itself or `signal` fires, then shuts down.
-    pub async fn until(mut self, signal: impl Future<Output = ()>) {
+    /// Runs until a role ends by itself or `signals` yields, then shuts down; a second
+    /// signal during the shutdown stops at once.
+    pub async fn until(mut self, mut signals: impl Stream<Item = ()> + Unpin) -> Stopped {
         tokio::select! {
-            _ = signal => info!("stopping"),
-            _ = self.tasks.join_next() => info!("a role ended; stopping"),
+            Some(()) = signals.next() => info!("stopping: finishing the work in hand"),
+            Some(_) = self.doors.join_next() => warn!("the HTTP server ended; stopping"),
+            Some(_) = self.tasks.join_next() => warn!("a role ended; stopping"),
+            else => info!("nothing left to run; stopping"),
         }
-        self.shutdown().await
+        tokio::select! {
+            stopped = self.shutdown() => stopped,
+            Some(()) = signals.next() => {
+                warn!("second signal: stopping now, abandoning the work in hand");
+                Stopped::Forced
+            }
+        }
+    }
+
+    async fn finish(&mut self) {
+        self.stop_doors.cancel();
+        while self.doors.join_next().await.is_some() {}
+        self.stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
     }
 }
 
@@ -105,7 +149,9 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
         .await
         .context("cannot migrate the read models")?;
 
+    let stop_doors = CancellationToken::new();
     let stop = CancellationToken::new();
+    let mut doors = JoinSet::new();
     let mut tasks = JoinSet::new();
     let checkpoints = Checkpoints::new(&registry::registered());
 
@@ -150,6 +196,10 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
             db: db.clone(),
             checkpoints: checkpoints.clone(),
             tokens: Tokens::new(&key),
+            logins: LoginThrottle::new(ThrottlePolicy::new(
+                settings.login_max_failures,
+                Duration::from_millis(settings.login_lockout_ms),
+            )),
             read_your_writes: Duration::from_millis(settings.read_your_writes_ms),
         });
         bootstrap_admin(&app, settings).await?;
@@ -160,14 +210,18 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
         info!(%addr, instance, "serving");
         let server = warp::serve(api::routes(app))
             .incoming(listener)
-            .graceful(stop.clone().cancelled_owned());
-        tasks.spawn(server.run());
+            .graceful(stop_doors.clone().cancelled_owned());
+        doors.spawn(server.run());
         http_addr = Some(addr);
     }
+    info!(?roles, instance, "started");
     Ok(Running {
         http_addr,
+        stop_doors,
         stop,
+        doors,
         tasks,
+        grace: Duration::from_millis(settings.shutdown_grace_ms),
     })
 }
 
@@ -208,8 +262,7 @@ async fn bootstrap_admin(app: &App, settings: &Settings) -> anyhow::Result<()> {
     if app.users.load(&id).await?.created.is_some() {
         return Ok(());
     }
-    let password_hash =
-        tokio::task::spawn_blocking(move || command::password::hash(password.as_str())).await??;
+    let password_hash = command::password::hash(password.as_str().to_string()).await?;
     let command = UserCommand::Create(NewUser {
         username: username.clone(),
         password_hash,

@@ -1,7 +1,11 @@
 //! `gantry`: the control plane of a shared AI/HPC compute centre.
 
+use std::pin::Pin;
+
 use clap::{Parser, Subcommand};
-use gantry::{Roles, Settings};
+use futures::Stream;
+use gantry::{Roles, Settings, Stopped};
+use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -43,28 +47,43 @@ async fn main() -> anyhow::Result<()> {
         Command::Dev(s) => (s, Roles::DEV),
         Command::Kubesim(args) => return Ok(kubesim::run(args).await?),
     };
+    // Listen before starting, so that a signal during start-up stops the process once up.
+    let signals = shutdown_signals()?;
     let running = gantry::start(&settings, roles).await?;
-    running.until(shutdown_signal()).await;
-    Ok(())
+    match running.until(signals).await {
+        Stopped::Clean => {
+            info!("stopped");
+            Ok(())
+        }
+        // Skip the runtime's wait for blocking tasks: the grace period is over.
+        Stopped::Forced => std::process::exit(1),
+    }
 }
 
-/// SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Each SIGTERM or SIGINT (Ctrl-C) as it arrives: the first stops the process cleanly, a
+/// second one stops it at once.
+fn shutdown_signals() -> anyhow::Result<Pin<Box<dyn Stream<Item = ()> + Send>>> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{SignalKind, signal};
+        let term = signal(SignalKind::terminate())?;
+        let interrupt = signal(SignalKind::interrupt())?;
+        Ok(Box::pin(futures::stream::unfold(
+            (term, interrupt),
+            |(mut term, mut interrupt)| async move {
+                tokio::select! {
+                    Some(()) = term.recv() => {}
+                    Some(()) = interrupt.recv() => {}
+                    else => return None,
+                }
+                Some(((), (term, interrupt)))
+            },
+        )))
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        Ok(Box::pin(futures::stream::unfold((), |()| async {
+            tokio::signal::ctrl_c().await.ok().map(|()| ((), ()))
+        })))
     }
 }

@@ -38,6 +38,17 @@ pub struct Settings {
     /// The namespace where jobs run.
     #[arg(long, env = "GANTRY_JOBS_NAMESPACE", default_value = "default")]
     pub jobs_namespace: String,
+    /// Failed logins of one username that lock it (four times as many lock a client
+    /// address); see `api::auth`'s throttle.
+    #[arg(long, env = "GANTRY_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: u32,
+    /// The first lock after too many failed logins; it doubles with each further failure.
+    #[arg(long, env = "GANTRY_LOGIN_LOCKOUT_MS", default_value_t = 1000)]
+    pub login_lockout_ms: u64,
+    /// How long a stopping process waits for the work in hand before it exits anyway
+    /// (status 1). Under Kubernetes' default 30 s before SIGKILL, so the log says why.
+    #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_MS", default_value_t = 25_000)]
+    pub shutdown_grace_ms: u64,
 }
 
 impl Settings {

@@ -23,7 +23,7 @@ use events::DomainEvent;
 use projection::{Database, checkpoint::Checkpoints};
 use warp::{Filter, Reply};
 
-pub use auth::{Principal, Tokens};
+pub use auth::{LoginThrottle, Principal, ThrottlePolicy, Tokens};
 pub use context::RequestContext;
 
 /// Everything a door needs, shared by every request.
@@ -34,6 +34,8 @@ pub struct App {
     pub db: Database,
     pub checkpoints: Checkpoints,
     pub tokens: Tokens,
+    /// Failed-login counters, shared by every door that takes a password.
+    pub logins: LoginThrottle,
     /// How long a write waits for the read models to show it before answering anyway.
     pub read_your_writes: Duration,
 }

@@ -32,6 +32,9 @@ pub fn settings(instance: &str) -> Settings {
         duplicate_window_secs: 600,
         kubeconfig: None,
         jobs_namespace: "default".into(),
+        login_max_failures: 5,
+        login_lockout_ms: 1000,
+        shutdown_grace_ms: 30_000,
     }
 }
 

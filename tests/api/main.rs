@@ -3,6 +3,8 @@
 mod core;
 mod courses;
 mod helpers;
+mod lifecycle;
+mod login;
 mod pai;
 mod workers;
 mod write_path;

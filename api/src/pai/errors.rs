@@ -2,6 +2,7 @@
 
 use command::{
     CommandError, DomainError, StoreError,
+    password::HashError,
     values::{InvalidValue, Problem},
 };
 use projection::DbError;
@@ -9,17 +10,24 @@ use serde_json::json;
 use tracing::{error, warn};
 use warp::{
     Reply,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode},
     reply::{Response, json, with_status},
 };
 
-use crate::{Principal, Tokens, auth::AuthError, body::BodyError, input::InputError};
+use crate::{
+    Principal, Tokens,
+    auth::{AuthError, Throttled},
+    body::BodyError,
+    input::InputError,
+};
 
 #[derive(Debug)]
 pub struct PaiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Sent as `Retry-After`, in seconds.
+    retry_after: Option<u64>,
 }
 
 impl PaiError {
@@ -28,6 +36,7 @@ impl PaiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -141,6 +150,32 @@ impl From<AuthError> for PaiError {
     }
 }
 
+impl From<Throttled> for PaiError {
+    fn from(throttled: Throttled) -> Self {
+        let seconds = throttled.retry_after_secs();
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsError",
+                format!("Too many failed login attempts. Try again in {seconds} seconds."),
+            )
+        }
+    }
+}
+
+impl From<HashError> for PaiError {
+    fn from(error: HashError) -> Self {
+        match error {
+            HashError::Busy => Self {
+                retry_after: Some(1),
+                ..Self::unavailable(error.to_string())
+            },
+            HashError::Failed(_) => Self::unknown(error.to_string()),
+        }
+    }
+}
+
 impl From<BodyError> for PaiError {
     fn from(error: BodyError) -> Self {
         match error {
@@ -156,11 +191,17 @@ impl From<BodyError> for PaiError {
 
 impl Reply for PaiError {
     fn into_response(self) -> Response {
-        with_status(
+        let mut response = with_status(
             json(&json!({ "code": self.code, "message": self.message })),
             self.status,
         )
-        .into_response()
+        .into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

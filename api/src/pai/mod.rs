@@ -9,6 +9,17 @@
 //!   validation answered; a missing token is 401 `UnauthorizedUserError`, and so is an
 //!   invalid or expired one (OpenPAI answered every failed token check as a guest).
 //! - Unknown paths under `/api` answer 404 `NotFoundError`.
+//! - Failed logins are throttled (`crate::auth`'s throttle, shared by every door): after 5
+//!   failures of one username, or 20 from one client address, with no 5-minute pause
+//!   between them, attempts are refused before any hashing for 1 s, doubling with each
+//!   further failure up to 15 min; a success forgets the username. Unknown users are
+//!   counted like known ones.
+//!   The refusal is 429 `TooManyRequestsError`, "Too many failed login attempts. Try again
+//!   in N seconds.", with `Retry-After: N` (OpenPAI had no such limit, so no word for it).
+//!   The address is the TCP peer's, never `X-Forwarded-For`, which any client can forge.
+//!   The counters are per process and in memory (bounded); the module docs say why.
+//! - Password hashing runs at most once per core at a time; a login that waits more than
+//!   10 s for its turn is 503 `UnknownError` with `Retry-After: 1`.
 
 mod errors;
 mod token;
@@ -44,6 +55,7 @@ fn api_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(ctx.clone())
         .and(app.clone())
+        .and(warp::addr::remote())
         .and(context::header_text("content-type"))
         .and(body::bytes())
         .then(token::issue);

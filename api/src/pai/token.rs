@@ -1,6 +1,7 @@
 //! `POST /api/v1/token`: log in with username and password, get an access token.
+//! Failed logins are throttled per username and per client address (see `crate::auth`).
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use serde_json::{Map, Value, json};
 use warp::{
@@ -9,7 +10,12 @@ use warp::{
 };
 
 use super::errors::PaiError;
-use crate::{App, RequestContext, body::BodyError, input};
+use crate::{
+    App, RequestContext,
+    auth::{self, LoginError},
+    body::BodyError,
+    input,
+};
 
 /// OpenPAI's default token lifetime.
 const DEFAULT_EXPIRATION: u64 = 7 * 24 * 3600;
@@ -18,6 +24,7 @@ const MAX_EXPIRATION: u64 = 365 * 24 * 3600;
 pub async fn issue(
     ctx: RequestContext,
     app: Arc<App>,
+    peer: Option<SocketAddr>,
     content_type: Option<String>,
     body: Result<bytes::Bytes, BodyError>,
 ) -> Response {
@@ -27,38 +34,31 @@ pub async fn issue(
         let password = required_string(&params, "password")?;
         let expiration = expiration(&params)?;
 
-        let user = projection::users::user_by_name(&app.db.pool, &username)
+        let client = peer.map(|p| p.ip());
+        let user = auth::check_password(&app.db.pool, &app.logins, &username, password, client)
             .await
-            .map_err(PaiError::query)?;
-        // Verify against a decoy hash for unknown users, so both failures take as long.
-        let hash = user
-            .as_ref()
-            .map_or(command::password::decoy_hash().to_string(), |u| {
-                u.password_hash.clone()
-            });
-        let matches =
-            tokio::task::spawn_blocking(move || command::password::verify(&password, &hash))
-                .await
-                .map_err(|e| PaiError::unknown(e.to_string()))?;
-        let Some(user) = user else {
-            return Err(PaiError::new(
-                StatusCode::BAD_REQUEST,
-                "NoUserError",
-                format!("User {username} is not found."),
-            ));
-        };
-        if !matches {
-            return Err(PaiError::new(
-                StatusCode::BAD_REQUEST,
-                "IncorrectPassworkError",
-                "Password is incorrect.",
-            ));
-        }
+            .map_err(|e| match e {
+                LoginError::Throttled(throttled) => PaiError::from(throttled),
+                LoginError::NoUser => PaiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "NoUserError",
+                    format!("User {username} is not found."),
+                ),
+                // "Passwork" is OpenPAI's own spelling of this code; its clients match on
+                // it, so it stays.
+                LoginError::WrongPassword => PaiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "IncorrectPassworkError",
+                    "Password is incorrect.",
+                ),
+                LoginError::Query(e) => PaiError::query(e),
+                LoginError::Hashing(e) => PaiError::from(e),
+            })?;
         let token = app
             .tokens
             .issue(&user.username, user.admin, Duration::from_secs(expiration))
             .map_err(|e| PaiError::unknown(e.to_string()))?;
-        Ok(json(
+        Ok::<_, PaiError>(json(
             &json!({ "token": token, "user": user.username, "admin": user.admin }),
         ))
     })

@@ -34,11 +34,7 @@ pub async fn create(
         };
         let (new, password) = new_user(&params)?;
         let username = new.username.clone();
-        let password_hash =
-            tokio::task::spawn_blocking(move || command::password::hash(password.as_str()))
-                .await
-                .map_err(PaiError::unknown)?
-                .map_err(PaiError::unknown)?;
+        let password_hash = command::password::hash(password.as_str().to_string()).await?;
         let command = UserCommand::Create(NewUser {
             password_hash,
             ..new

@@ -4,6 +4,13 @@
 //! carrying the username and admin flag, as OpenPAI's did. They expire exactly at `exp`:
 //! no leeway keeps an expired token alive. Doors differ only in how the token arrives and
 //! in the words of their errors; [`AuthError`] says what went wrong, each door says it.
+//! Logins with a password go through [`check_password`], throttled by [`LoginThrottle`].
+
+mod login;
+mod throttle;
+
+pub use login::{LoginError, check_password};
+pub use throttle::{LoginThrottle, ThrottlePolicy, Throttled};
 
 use std::time::Duration;
 
