@@ -2,7 +2,6 @@
 
 use clap::{Parser, Subcommand};
 use gantry::{Roles, Settings};
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -31,11 +30,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            EnvFilter::new("info,tokio_postgres=warn,async_nats=warn,refinery_core=warn")
-        }))
-        .init();
+    gantry::telemetry::init();
     let (settings, roles) = match Cli::parse().command {
         Command::Serve(s) => (s, Roles::SERVE),
         Command::Project(s) => (s, Roles::PROJECT),

@@ -2,7 +2,7 @@
 //!
 //! A door parses and validates a request, maps it to one command (through [`App::write`]) or
 //! one query of the `projection` crate, and answers in its own envelope. Doors share only
-//! what is here: the request context, body reading, token checking and CORS.
+//! what is here: the request context, body reading, token checking, CORS and metrics.
 
 pub mod auth;
 mod body;
@@ -10,6 +10,7 @@ mod context;
 mod cors;
 pub mod courses;
 mod fallback;
+pub mod metrics;
 pub mod pai;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
@@ -59,12 +60,21 @@ impl App {
     }
 }
 
-/// Every door, with CORS and the fallback for unknown paths.
+/// Every door, with `GET /metrics`, CORS and the fallback for unknown paths.
 pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    cors::preflight()
+    let doors = metrics::route()
+        .or(cors::preflight().map(|r| metrics::unrouted(r, "preflight")))
+        .unify()
         .or(courses::routes(app.clone()))
+        .unify()
         .or(pai::routes(app))
-        .recover(fallback::recover)
+        .unify()
+        .recover(|rejection| async move {
+            fallback::recover(rejection)
+                .await
+                .map(|r| metrics::unrouted(r, "unmatched"))
+        });
+    metrics::count_unrouted(doors)
         .with(warp::reply::with::header(
             "access-control-allow-origin",
             "*",

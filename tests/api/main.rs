@@ -2,6 +2,7 @@
 
 mod courses;
 mod helpers;
+mod operations;
 mod pai;
 mod workers;
 mod write_path;
