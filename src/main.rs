@@ -30,7 +30,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    gantry::telemetry::init();
+    let _logs = gantry::telemetry::init();
     let (settings, roles) = match Cli::parse().command {
         Command::Serve(s) => (s, Roles::SERVE),
         Command::Project(s) => (s, Roles::PROJECT),
