@@ -5,6 +5,7 @@
 //! share nothing in memory but what [`start`] wires together in one process.
 
 pub mod settings;
+pub mod telemetry;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -130,6 +131,8 @@ impl Running {
 /// Connects to NATS and PostgreSQL, migrates the instance's schema, and starts `roles`.
 pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running> {
     settings.validate()?;
+    // Before any role starts, so that none of their metrics is lost.
+    api::metrics::install();
     let instance = settings.instance.as_str();
     let nats = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(5))

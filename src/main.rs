@@ -6,7 +6,6 @@ use clap::{Parser, Subcommand};
 use futures::Stream;
 use gantry::{Roles, Settings, Stopped};
 use tracing::info;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(
@@ -35,11 +34,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-            EnvFilter::new("info,tokio_postgres=warn,async_nats=warn,refinery_core=warn")
-        }))
-        .init();
+    let _logs = gantry::telemetry::init();
     let (settings, roles) = match Cli::parse().command {
         Command::Serve(s) => (s, Roles::SERVE),
         Command::Project(s) => (s, Roles::PROJECT),

@@ -1,10 +1,13 @@
-//! What every request carries besides its body: a request id, and an idempotency key.
+//! What every request carries besides its body: a request id, an idempotency key, and the
+//! door and route template it is counted under.
 
 use std::{future::Future, time::Instant};
 
 use tracing::{Instrument, info, info_span};
 use uuid::Uuid;
 use warp::{Filter, Reply, http::HeaderValue, reply::Response};
+
+use crate::metrics::{RouteMetrics, route_metrics};
 
 const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x1d3e_5c7a_9b2f_4e6d_8a0c_2b4d_6f8e_0a1c);
 
@@ -15,6 +18,7 @@ pub struct RequestContext {
     idempotency_key: Option<String>,
     method: String,
     path: String,
+    metrics: &'static RouteMetrics,
 }
 
 /// A request header as text, if present; bytes that are not UTF-8 are replaced, so that a
@@ -34,17 +38,22 @@ pub fn header_text(
         .unify()
 }
 
-pub fn request_context()
--> impl Filter<Extract = (RequestContext,), Error = std::convert::Infallible> + Clone {
+/// The context of a request to `door`'s route `route`, a template such as
+/// `/v1/course/get/:id`: the labels of its metrics, so they must stay few.
+pub fn request_context(
+    door: &'static str,
+    route: &'static str,
+) -> impl Filter<Extract = (RequestContext,), Error = std::convert::Infallible> + Clone {
+    let metrics = route_metrics(door, route);
     header_text("x-request-id")
         .and(header_text("idempotency-key"))
         .and(warp::method())
         .and(warp::path::full())
         .map(
-            |id: Option<String>,
-             key: Option<String>,
-             method: warp::http::Method,
-             path: warp::path::FullPath| {
+            move |id: Option<String>,
+                  key: Option<String>,
+                  method: warp::http::Method,
+                  path: warp::path::FullPath| {
                 let request_id = id
                     .filter(|id| {
                         !id.is_empty()
@@ -57,6 +66,7 @@ pub fn request_context()
                     idempotency_key: key.filter(|k| !k.is_empty() && k.len() <= 255),
                     method: method.to_string(),
                     path: path.as_str().to_string(),
+                    metrics,
                 }
             },
         )
@@ -94,8 +104,8 @@ impl RequestContext {
         })
     }
 
-    /// Runs a handler inside a span carrying the request id, logs the answer, and sends the
-    /// request id back as `X-Request-Id`.
+    /// Runs a handler inside a span carrying the request id, logs and counts the answer, and
+    /// sends the request id back as `X-Request-Id`.
     pub async fn answer<R: Reply>(&self, handler: impl Future<Output = R>) -> Response {
         let span = info_span!("request", request_id = %self.request_id, method = %self.method, path = %self.path);
         let started = Instant::now();
@@ -103,10 +113,12 @@ impl RequestContext {
         if let Ok(value) = HeaderValue::from_str(&self.request_id) {
             response.headers_mut().insert("x-request-id", value);
         }
+        let elapsed = started.elapsed();
+        self.metrics.record(response.status(), elapsed);
         span.in_scope(|| {
             info!(
                 status = response.status().as_u16(),
-                micros = started.elapsed().as_micros() as u64,
+                micros = elapsed.as_micros() as u64,
                 "answered"
             )
         });

@@ -2,7 +2,7 @@
 //!
 //! A door parses and validates a request, maps it to one command (through [`App::write`]) or
 //! one query of the `projection` crate, and answers in its own envelope. Doors share only
-//! what is here: the request context, body reading, token checking and CORS.
+//! what is here: the request context, body reading, token checking, CORS and metrics.
 
 pub mod admin;
 pub mod auth;
@@ -12,6 +12,7 @@ mod cors;
 pub mod courses;
 mod fallback;
 mod input;
+pub mod metrics;
 pub mod pai;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
@@ -65,13 +66,23 @@ impl App {
     }
 }
 
-/// Every door, with CORS and the fallback for unknown paths.
+/// Every door, with `GET /metrics`, CORS and the fallback for unknown paths.
 pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
-    cors::preflight()
+    let doors = metrics::route()
+        .or(cors::preflight().map(|r| metrics::unrouted(r, "preflight")))
+        .unify()
         .or(admin::routes(app.clone()))
+        .unify()
         .or(courses::routes(app.clone()))
+        .unify()
         .or(pai::routes(app))
-        .recover(fallback::recover)
+        .unify()
+        .recover(|rejection| async move {
+            fallback::recover(rejection)
+                .await
+                .map(|r| metrics::unrouted(r, "unmatched"))
+        });
+    metrics::count_unrouted(doors)
         .with(warp::reply::with::header(
             "access-control-allow-origin",
             "*",

@@ -15,10 +15,16 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
+use hyper::{
+    Method, Request,
+    header::{self, HeaderValue},
+};
+
 use crate::{
+    conn::{self, Connection},
     cpu,
     report::{self, Summary, verdict},
-    seconds,
+    seconds, table,
 };
 
 #[derive(clap::Args, Debug)]
@@ -42,15 +48,19 @@ pub struct Args {
     /// How many users the created courses belong to.
     #[arg(long, default_value_t = 8)]
     owners: usize,
+    /// Skip the creates and read the courses already there (`GET /v1/course/list`).
+    #[arg(long)]
+    reads_only: bool,
     /// How long to wait for the admin to be able to log in.
     #[arg(long, default_value = "60", value_parser = seconds)]
     login_timeout: Duration,
 }
 
 /// Target of the create phase: creates per second and p99 in milliseconds.
-const CREATE_TARGET: (f64, f64) = (3000.0, 50.0);
-/// Target of the read phase.
-const GET_TARGET: (f64, f64) = (15000.0, 10.0);
+const CREATE_TARGET: (Option<f64>, f64) =
+    (Some(table::CREATE_RATE_TARGET), table::CREATE_P99_TARGET_MS);
+/// Target of the read phase: its rate is judged against `pgbench -S` by `table`.
+const GET_TARGET: (Option<f64>, f64) = (None, table::GET_P99_TARGET_MS);
 
 /// What one client saw.
 struct Tally {
@@ -115,10 +125,13 @@ impl Window {
     }
 }
 
+/// What every client shares: reqwest for the set-up (login, lists), the base URL, and the
+/// admin's `Authorization` header for the load.
 struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
+    authorization: HeaderValue,
 }
 
 pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
@@ -136,54 +149,20 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
         .context("cannot build the HTTP client")?;
     let base = args.base.trim_end_matches('/').to_string();
     let token = login(&http, &base, &args).await?;
-    let client = Arc::new(Client { http, base, token });
-    // Owners unique to this run, so that the lists hold only what this run created.
-    let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    let owners: Arc<Vec<String>> = Arc::new(
-        (0..args.owners)
-            .map(|i| format!("bench{run_id}o{i}"))
-            .collect(),
-    );
-
-    println!(
-        "creates: {} clients, {:.1} s warm-up, {:.1} s measured",
-        args.clients,
-        args.warmup.as_secs_f64(),
-        args.duration.as_secs_f64()
-    );
-    let window = Window::starting_now(args.warmup, args.duration);
-    let creates = load(args.clients, window, {
-        let client = client.clone();
-        let owners = owners.clone();
-        move |worker, n, _rng| {
-            let client = client.clone();
-            let owner = owners[(worker + n as usize) % owners.len()].clone();
-            async move { create(&client, &owner, &format!("c{worker}n{n}")).await }
-        }
-    })
-    .await?;
-    report(
-        summary,
-        "creates",
-        args.clients,
-        args.duration,
-        &creates,
-        CREATE_TARGET,
-    );
-
-    let ids = list_ids(&client, &owners).await?;
-    let consistent = ids.len() as u64 == creates.tally.total_ok;
-    println!(
-        "creates: {} answered 200 (warm-up included), {} listed",
-        creates.tally.total_ok,
-        ids.len()
-    );
-    summary.figure(
-        "courses listed = creates answered 200",
-        &format!("{} = {}", ids.len(), creates.tally.total_ok),
-        "equal",
-        verdict(consistent),
-    );
+    let authorization = HeaderValue::from_str(&format!("Bearer {token}"))
+        .context("the token does not fit in a header")?;
+    let client = Arc::new(Client {
+        http,
+        base,
+        token,
+        authorization,
+    });
+    let (ids, consistent, creates_ok) = if args.reads_only {
+        let ids = list_all_ids(&client).await?;
+        (ids, true, 0)
+    } else {
+        create_phase(&args, &client, summary).await?
+    };
     if ids.is_empty() {
         bail!("no course was created, so there is nothing to read");
     }
@@ -197,61 +176,145 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
     );
     let listed = ids.len();
     let ids = Arc::new(ids);
+
     let window = Window::starting_now(args.warmup, args.duration);
-    let reads = load(args.clients, window, {
+    let reads = load(&client, args.clients, window, {
         let client = client.clone();
-        move |_worker, _n, rng| {
-            let client = client.clone();
-            let id = ids[rng.random_range(0..ids.len())].clone();
-            async move { get(&client, &id).await }
+        move |conn, _worker, _n, rng| {
+            let id = &ids[rng.random_range(0..ids.len())];
+            get(conn, &client, id)
         }
     })
     .await?;
     report(
         summary,
-        "GETs",
+        "get",
         args.clients,
         args.duration,
         &reads,
         GET_TARGET,
     );
     if !consistent {
-        bail!(
-            "{} creates answered 200 but {listed} courses are listed",
-            creates.tally.total_ok,
-        );
+        bail!("{creates_ok} creates answered 200 but {listed} courses are listed");
     }
     Ok(())
 }
 
-/// Prints a phase's figures: the rate, the latencies, the failures, the CPU breakdown.
+/// The create phase; the ids of the courses it created, whether as many are listed as
+/// were answered 200, and how many were.
+async fn create_phase(
+    args: &Args,
+    client: &Arc<Client>,
+    summary: &Summary,
+) -> anyhow::Result<(Vec<String>, bool, u64)> {
+    // Owners unique to this run, so that the lists hold only what this run created.
+    let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let owners: Arc<Vec<String>> = Arc::new(
+        (0..args.owners)
+            .map(|i| format!("bench{run_id}o{i}"))
+            .collect(),
+    );
+    println!(
+        "creates: {} clients, {:.1} s warm-up, {:.1} s measured",
+        args.clients,
+        args.warmup.as_secs_f64(),
+        args.duration.as_secs_f64()
+    );
+    let window = Window::starting_now(args.warmup, args.duration);
+    let creates = load(client, args.clients, window, {
+        let client = client.clone();
+        let owners = owners.clone();
+        move |conn, worker, n, _rng| {
+            let owner = &owners[(worker + n as usize) % owners.len()];
+            create(conn, &client, owner, &format!("c{worker}n{n}"))
+        }
+    })
+    .await?;
+    report(
+        summary,
+        "create",
+        args.clients,
+        args.duration,
+        &creates,
+        CREATE_TARGET,
+    );
+
+    let ids = list_ids(client, &owners).await?;
+    let consistent = ids.len() as u64 == creates.tally.total_ok;
+    println!(
+        "creates: {} answered 200 (warm-up included), {} listed",
+        creates.tally.total_ok,
+        ids.len()
+    );
+    summary.figure(
+        "courses listed = creates answered 200",
+        &format!("{} = {}", ids.len(), creates.tally.total_ok),
+        "equal",
+        verdict(consistent),
+    );
+    Ok((ids, consistent, creates.tally.total_ok))
+}
+
+/// Up to 100,000 ids of the courses already there, through `GET /v1/course/list`.
+async fn list_all_ids(client: &Client) -> anyhow::Result<Vec<String>> {
+    let response = client
+        .http
+        .get(format!("{}/v1/course/list", client.base))
+        .send()
+        .await
+        .context("cannot list the courses")?;
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .context("the course list is not JSON")?;
+    let Some(courses) = body["courses"].as_array().filter(|_| status.is_success()) else {
+        bail!("listing the courses answered HTTP {status}");
+    };
+    Ok(courses
+        .iter()
+        .filter_map(|c| c["id"].as_str().map(str::to_string))
+        .take(100_000)
+        .collect())
+}
+
+/// Prints a phase's figures: the rate, the latencies, the failures, the CPU breakdown;
+/// keeps the rate and latencies as `gantry_<what>_…` results.
 fn report(
     summary: &Summary,
     what: &str,
     clients: usize,
     duration: Duration,
     phase: &Phase,
-    (target_rate, target_p99): (f64, f64),
+    (target_rate, target_p99): (Option<f64>, f64),
 ) {
     let latencies = &phase.tally.latencies;
     let rate = phase.tally.measured_ok as f64 / duration.as_secs_f64();
     let p99 = report::ms(latencies, 0.99);
-    println!("{what}: {rate:.0}/s, {}", report::latency_line(latencies));
-    println!("{what}: failures {}", phase.tally.failures_line());
+    let name = match what {
+        "create" => "course creates",
+        _ => "course GETs",
+    };
+    println!("{name}: {rate:.0}/s, {}", report::latency_line(latencies));
+    println!("{name}: failures {}", phase.tally.failures_line());
     summary.figure(
-        &format!("CPU cores used during {what}"),
+        &format!("CPU cores used during {name}"),
         &phase.cpu,
         "-",
         "-",
     );
+    let (target, met) = match target_rate {
+        Some(target) => (format!("≥ {target:.0}"), verdict(rate >= target)),
+        None => ("see the baselines".to_string(), "-"),
+    };
     summary.figure(
-        &format!("course {what}/s ({clients} clients)"),
+        &format!("{name}/s ({clients} clients)"),
         &format!("{rate:.0}"),
-        &format!("≥ {target_rate:.0}"),
-        verdict(rate >= target_rate),
+        &target,
+        met,
     );
     summary.figure(
-        &format!("course {what} latency p50 / p90 / p99 / max"),
+        &format!("{name} latency p50 / p90 / p99 / max"),
         &format!(
             "{:.2} / {:.2} / {p99:.2} / {:.2} ms",
             report::ms(latencies, 0.5),
@@ -261,6 +324,10 @@ fn report(
         &format!("p99 ≤ {target_p99:.0} ms"),
         verdict(p99 <= target_p99),
     );
+    summary.value(&format!("gantry_{what}_rate"), rate);
+    summary.value(&format!("gantry_{what}_p50_ms"), report::ms(latencies, 0.5));
+    summary.value(&format!("gantry_{what}_p99_ms"), p99);
+    summary.value(&format!("gantry_{what}_clients"), clients as f64);
 }
 
 /// What one phase measured.
@@ -270,18 +337,27 @@ struct Phase {
     cpu: String,
 }
 
-/// Runs `clients` tasks, each sending `request(worker, n, rng)` back to back until the window
-/// closes. A request answers `Ok(status)` or `Err(reason)` when no answer came.
-async fn load<F, Fut>(clients: usize, window: Window, request: F) -> anyhow::Result<Phase>
+/// Runs `clients` tasks, each on its own connection sending `request(conn, worker, n, rng)`
+/// back to back until the window closes. A request answers `Ok(status)` or `Err(reason)`
+/// when no answer came.
+async fn load<F>(
+    client: &Client,
+    clients: usize,
+    window: Window,
+    request: F,
+) -> anyhow::Result<Phase>
 where
-    F: Fn(usize, u64, &mut StdRng) -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = Result<u16, String>> + Send,
+    F: Fn(&Connection, usize, u64, &mut StdRng) -> Result<Request<conn::Body>, String>
+        + Clone
+        + Send
+        + 'static,
 {
     let empty = report::histogram()?;
     let mut tasks = JoinSet::new();
     for worker in 0..clients {
         let request = request.clone();
         let latencies = empty.clone();
+        let mut conn = Connection::new(&client.base)?;
         tasks.spawn(async move {
             let mut tally = Tally::new(latencies);
             let mut rng = StdRng::seed_from_u64(worker as u64);
@@ -291,7 +367,10 @@ where
                 if started >= window.stop_at {
                     break;
                 }
-                let answer = request(worker, n, &mut rng).await;
+                let answer = match request(&conn, worker, n, &mut rng) {
+                    Ok(request) => conn.send(request).await,
+                    Err(reason) => Err(reason),
+                };
                 n += 1;
                 let measured = started >= window.measure_from;
                 match answer {
@@ -324,51 +403,35 @@ where
     })
 }
 
-/// A short reason for a request that got no answer, without the URL.
-fn no_answer(e: reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timeout"
-    } else if e.is_connect() {
-        "connect"
-    } else if e.is_body() || e.is_decode() {
-        "body"
-    } else {
-        "request"
-    };
-    format!("error: {kind}")
+/// `POST /v1/course/create` of a course named `name` for `owner`.
+fn create(
+    conn: &Connection,
+    client: &Client,
+    owner: &str,
+    name: &str,
+) -> Result<Request<conn::Body>, String> {
+    let body = json!({
+        "user": owner,
+        "name": name,
+        "introduction": "A course created by gantry-bench.",
+        "image": "nvidia/cuda:12.4.0-runtime-ubuntu22.04",
+        "level": "basic",
+        "GPU": 1,
+        "datasets": ["mnist"],
+    });
+    conn.request(Method::POST, "/v1/course/create")
+        .header(header::AUTHORIZATION, &client.authorization)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(conn::Body::from(body.to_string()))
+        .map_err(|e| format!("error: {e}"))
 }
 
-async fn create(client: &Client, owner: &str, name: &str) -> Result<u16, String> {
-    let request = client
-        .http
-        .post(format!("{}/v1/course/create", client.base))
-        .bearer_auth(&client.token)
-        .json(&json!({
-            "user": owner,
-            "name": name,
-            "introduction": "A course created by gantry-bench.",
-            "image": "nvidia/cuda:12.4.0-runtime-ubuntu22.04",
-            "level": "basic",
-            "GPU": 1,
-            "datasets": ["mnist"],
-        }));
-    status_of(request).await
-}
-
-async fn get(client: &Client, id: &str) -> Result<u16, String> {
-    let request = client
-        .http
-        .get(format!("{}/v1/course/get/{id}", client.base))
-        .bearer_auth(&client.token);
-    status_of(request).await
-}
-
-/// Sends a request and reads its whole answer; the status, or why there was none.
-async fn status_of(request: reqwest::RequestBuilder) -> Result<u16, String> {
-    let response = request.send().await.map_err(no_answer)?;
-    let status = response.status().as_u16();
-    response.bytes().await.map_err(no_answer)?;
-    Ok(status)
+/// `GET /v1/course/get/:id`.
+fn get(conn: &Connection, client: &Client, id: &str) -> Result<Request<conn::Body>, String> {
+    conn.request(Method::GET, &format!("/v1/course/get/{id}"))
+        .header(header::AUTHORIZATION, &client.authorization)
+        .body(conn::Body::default())
+        .map_err(|e| format!("error: {e}"))
 }
 
 /// Logs in as the admin, retrying while the bootstrap admin is not yet projected.

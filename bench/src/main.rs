@@ -2,13 +2,18 @@
 //!
 //! - `http` drives the course doors of a running `gantry dev` (creates, then reads).
 //! - `catchup` fills a fresh instance's event stream and times the projector catching up.
+//! - `pgbench` and `jetstream` measure the raw baselines beside which `table` sets Gantry's
+//!   figures.
 //! - `cleanup` removes an instance's stream and schema.
 
+mod baseline;
 mod catchup;
+mod conn;
 mod cpu;
 mod http;
 mod instance;
 mod report;
+mod table;
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
@@ -20,6 +25,9 @@ struct Cli {
     /// Append the measured figures to this file (`metric|value|target|verdict` lines).
     #[arg(long, global = true)]
     summary: Option<PathBuf>,
+    /// Append the figures `table` compares to this file (`key value` lines).
+    #[arg(long, global = true)]
+    results: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,6 +38,13 @@ enum Command {
     Http(http::Args),
     /// Time the projector catching up with a log filled beforehand.
     Catchup(catchup::Args),
+    /// `pgbench -S -M prepared` on a scratch database: the baseline of the GETs.
+    Pgbench(baseline::PgbenchArgs),
+    /// Pipelined publishes to a scratch stream: the baseline of the creates.
+    Jetstream(baseline::JetStreamArgs),
+    /// Gantry's figures beside the baselines, with ratios and targets (exits 2 when a target
+    /// is missed or a figure is missing).
+    Table(table::Args),
     /// Delete an instance's JetStream stream and PostgreSQL schema.
     Cleanup(instance::Args),
 }
@@ -48,10 +63,17 @@ pub fn seconds(text: &str) -> Result<Duration, String> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let summary = report::Summary::new(cli.summary);
+    let summary = report::Summary::new(cli.summary, cli.results);
     let result = match cli.command {
         Command::Http(args) => http::run(args, &summary).await,
         Command::Catchup(args) => catchup::run(args, &summary).await,
+        Command::Pgbench(args) => baseline::pgbench(args, &summary).await,
+        Command::Jetstream(args) => baseline::jetstream(args, &summary).await,
+        Command::Table(args) => match table::run(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(2),
+            Err(e) => Err(e),
+        },
         Command::Cleanup(args) => instance::run(args).await,
     };
     match result {

@@ -40,14 +40,16 @@ pub fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
 }
 
-/// Prints each figure, and appends it to the summary file when there is one.
+/// Prints each figure, and appends it to the summary file when there is one; keeps the
+/// figures the baseline table compares in the results file when there is one.
 pub struct Summary {
     path: Option<PathBuf>,
+    results: Option<PathBuf>,
 }
 
 impl Summary {
-    pub fn new(path: Option<PathBuf>) -> Self {
-        Self { path }
+    pub fn new(path: Option<PathBuf>, results: Option<PathBuf>) -> Self {
+        Self { path, results }
     }
 
     /// One figure; `target` is `-` for figures that only explain others.
@@ -57,15 +59,26 @@ impl Summary {
         } else {
             println!("  {metric}: {value} (target {target}: {verdict})");
         }
-        let Some(path) = &self.path else { return };
-        let line = format!("{metric}|{value}|{target}|{verdict}\n");
-        let written = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .and_then(|mut file| file.write_all(line.as_bytes()));
-        if let Err(e) = written {
-            eprintln!("cannot append to {}: {e}", path.display());
+        if let Some(path) = &self.path {
+            append(path, &format!("{metric}|{value}|{target}|{verdict}\n"));
         }
+    }
+
+    /// One number for `gantry-bench table` (a `key value` line).
+    pub fn value(&self, key: &str, value: f64) {
+        if let Some(path) = &self.results {
+            append(path, &format!("{key} {value}\n"));
+        }
+    }
+}
+
+fn append(path: &PathBuf, line: &str) {
+    let written = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut file| file.write_all(line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!("cannot append to {}: {e}", path.display());
     }
 }

@@ -5,6 +5,7 @@ mod courses;
 mod helpers;
 mod lifecycle;
 mod login;
+mod operations;
 mod pai;
 mod workers;
 mod write_path;

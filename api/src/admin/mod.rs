@@ -22,26 +22,27 @@ pub use errors::AdminError;
 
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let app = warp::any().map(move || app.clone());
-    let ctx = context::request_context();
+    let ctx = |route| context::request_context("admin", route);
     let token = auth::authorization();
 
     let projections = path!("admin" / "projections")
         .and(warp::get())
-        .and(ctx.clone())
+        .and(ctx("/admin/projections"))
         .and(app.clone())
         .and(token.clone())
         .then(projections::list);
     let parked = path!("admin" / "parked")
         .and(warp::get())
-        .and(ctx.clone())
+        .and(ctx("/admin/parked"))
         .and(app)
         .and(token)
         .then(projections::parked);
-    let not_found = warp::path("admin")
-        .and(ctx)
-        .then(|ctx: context::RequestContext| async move {
-            ctx.answer(async { AdminError::not_found() }).await
-        });
+    let not_found =
+        warp::path("admin")
+            .and(ctx("unmatched"))
+            .then(|ctx: context::RequestContext| async move {
+                ctx.answer(async { AdminError::not_found() }).await
+            });
 
     projections.or(parked).unify().or(not_found).unify().boxed()
 }

@@ -29,32 +29,32 @@ use crate::{App, auth, body, context};
 
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let app = warp::any().map(move || app.clone());
-    let ctx = context::request_context();
+    let ctx = |route| context::request_context("courses", route);
     let token = auth::authorization();
     let body = body::bytes();
 
     let list_mine = path!("v1" / "course" / "list")
         .and(warp::post())
-        .and(ctx.clone())
+        .and(ctx("/v1/course/list"))
         .and(app.clone())
         .and(token.clone())
         .and(body.clone())
         .then(catalogue::list_mine);
     let list_all = path!("v1" / "course" / "list")
         .and(warp::get())
-        .and(ctx.clone())
+        .and(ctx("/v1/course/list"))
         .and(app.clone())
         .then(catalogue::list_all);
     let create = path!("v1" / "course" / "create")
         .and(warp::post())
-        .and(ctx.clone())
+        .and(ctx("/v1/course/create"))
         .and(app.clone())
         .and(token.clone())
         .and(body.clone())
         .then(catalogue::create);
     let update = path!("v1" / "course" / "update")
         .and(warp::put())
-        .and(ctx.clone())
+        .and(ctx("/v1/course/update"))
         .and(app.clone())
         .and(token.clone())
         .and(body.clone())
@@ -63,7 +63,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .or(path!("v1" / "course" / "delete").map(String::new))
         .unify()
         .and(warp::delete())
-        .and(ctx.clone())
+        .and(ctx("/v1/course/delete/:id"))
         .and(app.clone())
         .and(token.clone())
         .then(catalogue::delete);
@@ -71,33 +71,33 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .or(path!("v1" / "course" / "level").map(String::new))
         .unify()
         .and(warp::get())
-        .and(ctx.clone())
+        .and(ctx("/v1/course/level/:level"))
         .and(app.clone())
         .then(catalogue::list_level);
     let get = path!("v1" / "course" / "get" / String)
         .or(path!("v1" / "course" / "get").map(String::new))
         .unify()
         .and(warp::get())
-        .and(ctx.clone())
+        .and(ctx("/v1/course/get/:id"))
         .and(app.clone())
         .and(token.clone())
         .then(catalogue::get);
     let search = path!("v1" / "course" / "search")
         .and(warp::post())
-        .and(ctx.clone())
+        .and(ctx("/v1/course/search"))
         .and(app.clone())
         .and(body.clone())
         .then(catalogue::search);
     let database = path!("v1" / "health" / "database")
         .and(warp::post())
-        .and(ctx.clone())
+        .and(ctx("/v1/health/database"))
         .and(app.clone())
         .and(warp::any().map(|| None))
         .and(body.clone())
         .then(health::database);
     let database_auth = path!("v1" / "health" / "databaseAuth")
         .and(warp::post())
-        .and(ctx)
+        .and(ctx("/v1/health/databaseAuth"))
         .and(app)
         .and(token.map(Some))
         .and(body)

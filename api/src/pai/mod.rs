@@ -45,15 +45,15 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
 
 fn api_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let app = warp::any().map(move || app.clone());
-    let ctx = context::request_context();
+    let ctx = |route| context::request_context("pai", route);
 
     let info = path!("api" / "v1")
         .and(warp::get())
-        .and(ctx.clone())
+        .and(ctx("/api/v1"))
         .then(cluster_info);
     let token = path!("api" / "v1" / "token")
         .and(warp::post())
-        .and(ctx.clone())
+        .and(ctx("/api/v1/token"))
         .and(app.clone())
         .and(warp::addr::remote())
         .and(context::header_text("content-type"))
@@ -61,16 +61,17 @@ fn api_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .then(token::issue);
     let create_user = path!("api" / "v2" / "user")
         .and(warp::post())
-        .and(ctx.clone())
+        .and(ctx("/api/v2/user"))
         .and(app)
         .and(auth::authorization())
         .and(body::bytes())
         .then(users::create);
-    let not_found = warp::path("api")
-        .and(ctx)
-        .then(|ctx: context::RequestContext| async move {
-            ctx.answer(async { PaiError::not_found() }).await
-        });
+    let not_found =
+        warp::path("api")
+            .and(ctx("unmatched"))
+            .then(|ctx: context::RequestContext| async move {
+                ctx.answer(async { PaiError::not_found() }).await
+            });
 
     info.or(token)
         .unify()
