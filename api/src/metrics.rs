@@ -13,10 +13,10 @@
 //! | `gantry_http_requests_total` | counter | `door`, `route`, `status` | requests answered |
 //! | `gantry_http_request_duration_seconds` | histogram | `door`, `route` | time to answer |
 //! | `gantry_events_appended_total` | counter | `type` | events appended to the log |
-//! | `gantry_projection_checkpoint` | gauge | `projection` | last sequence applied |
-//! | `gantry_projection_lag` | gauge | `projection` | events in the log not yet applied |
-//! | `gantry_projection_parked_total` | counter | `projection` | events parked |
-//! | `gantry_projection_halted` | gauge | `projection` | 1 while halted at an unknown event |
+//! | `gantry_projection_checkpoint` | gauge | `projection`, `instance` | last sequence applied |
+//! | `gantry_projection_lag` | gauge | `projection`, `instance` | events in the log not yet applied |
+//! | `gantry_projection_parked_total` | counter | `projection`, `instance` | events parked |
+//! | `gantry_projection_halted` | gauge | `projection`, `instance` | 1 while halted at an unknown event |
 //! | `gantry_worker_reconciles_total` | counter | `worker`, `outcome` | reconcile passes |
 //! | `gantry_worker_retries_total` | counter | `worker`, `reason` | retries scheduled |
 //! | `gantry_worker_failures_total` | counter | `worker` | reconciles given up |

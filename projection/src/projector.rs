@@ -102,6 +102,7 @@ impl Projector {
             let span = info_span!("projection", projection = projection.name());
             Run {
                 projection,
+                instance: self.instance.clone(),
                 db: self.db.clone(),
                 stream: self.stream.clone(),
                 filter,
@@ -117,6 +118,8 @@ impl Projector {
 /// One projection running.
 struct Run {
     projection: Arc<dyn Projection>,
+    /// Labels its metrics beside its name: one process may run several instances.
+    instance: String,
     db: Database,
     stream: jetstream::stream::Stream,
     filter: String,
@@ -190,6 +193,7 @@ impl Run {
             checkpoint::load(&client, self.name()).await?
         };
         self.announce(start);
+        self.halted_gauge().set(0.0);
         info!(from = start + 1, "projecting");
         let mut incoming = self.read_ahead(start).await?;
         let mut applied = start;
@@ -237,9 +241,13 @@ impl Run {
         }
     }
 
+    fn halted_gauge(&self) -> metrics::Gauge {
+        metrics::gauge!("gantry_projection_halted", "projection" => self.name(), "instance" => self.instance.clone())
+    }
+
     fn announce(&self, seq: u64) {
         self.checkpoints.advance(self.name(), seq);
-        metrics::gauge!("gantry_projection_checkpoint", "projection" => self.name())
+        metrics::gauge!("gantry_projection_checkpoint", "projection" => self.name(), "instance" => self.instance.clone())
             .set(seq as f64);
     }
 
@@ -263,10 +271,10 @@ impl Run {
             .map_err(|e| ProjectionError::Stream(e.to_string()))?;
         let (sender, receiver) = mpsc::channel(4 * BATCH);
         let projection = self.projection.clone();
-        let reader =
-            tokio::spawn(async move {
-                while let Some(message) = messages.next().await {
-                    let delivered = message
+        let lag_gauge = metrics::gauge!("gantry_projection_lag", "projection" => self.name(), "instance" => self.instance.clone());
+        let reader = tokio::spawn(async move {
+            while let Some(message) = messages.next().await {
+                let delivered = message
                     .map_err(|e| ProjectionError::Stream(e.to_string()))
                     .and_then(|m| {
                         let info = m
@@ -274,16 +282,20 @@ impl Run {
                             .map_err(|e| ProjectionError::Stream(e.to_string()))?;
                         let lag = info.pending;
                         let seq = info.stream_sequence;
-                        metrics::gauge!("gantry_projection_lag", "projection" => projection.name())
-                            .set(lag as f64);
-                        Ok(decode(projection.as_ref(), seq, m.subject.as_str(), &m.payload))
+                        lag_gauge.set(lag as f64);
+                        Ok(decode(
+                            projection.as_ref(),
+                            seq,
+                            m.subject.as_str(),
+                            &m.payload,
+                        ))
                     });
-                    let failed = delivered.is_err();
-                    if sender.send(delivered).await.is_err() || failed {
-                        return;
-                    }
+                let failed = delivered.is_err();
+                if sender.send(delivered).await.is_err() || failed {
+                    return;
                 }
-            });
+            }
+        });
         Ok(ReadAhead { receiver, reader })
     }
 
@@ -315,7 +327,7 @@ impl Run {
             Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => {
                 self.write(applied, last, &[], &[]).await?;
                 self.announce(last);
-                metrics::gauge!("gantry_projection_lag", "projection" => self.name()).set(0.0);
+                metrics::gauge!("gantry_projection_lag", "projection" => self.name(), "instance" => self.instance.clone()).set(0.0);
                 Ok(last)
             }
             Err(e) => Err(ProjectionError::Stream(e.to_string())),
@@ -462,7 +474,7 @@ impl Run {
     ) -> Result<(), DbError> {
         for event in unreadable {
             parked::park(tx, event).await?;
-            metrics::counter!("gantry_projection_parked_total", "projection" => self.name())
+            metrics::counter!("gantry_projection_parked_total", "projection" => self.name(), "instance" => self.instance.clone())
                 .increment(1);
         }
         Ok(())
@@ -492,7 +504,7 @@ impl Run {
             %reason,
             "projection halted: this build does not know the event; a build that does carries on from here"
         );
-        metrics::gauge!("gantry_projection_halted", "projection" => self.name()).set(1.0);
+        self.halted_gauge().set(1.0);
         let client = self.db.pool.get().await?;
         client
             .execute(
