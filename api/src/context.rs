@@ -16,7 +16,7 @@ pub struct RequestContext {
     /// The client's `X-Request-Id` when it is sane, else a fresh UUID.
     pub request_id: String,
     idempotency_key: Option<String>,
-    method: String,
+    method: warp::http::Method,
     path: String,
     metrics: &'static RouteMetrics,
 }
@@ -64,7 +64,7 @@ pub fn request_context(
                 RequestContext {
                     request_id,
                     idempotency_key: key.filter(|k| !k.is_empty() && k.len() <= 255),
-                    method: method.to_string(),
+                    method,
                     path: path.as_str().to_string(),
                     metrics,
                 }

@@ -323,11 +323,17 @@ pub async fn course_search(pool: &Pool, query: &str) -> Result<Vec<CourseRow>, D
     .await
 }
 
+/// One course by id: a primary-key lookup, without the lists' ORDER BY and its sort.
 pub async fn course_get(pool: &Pool, id: Uuid) -> Result<Option<CourseRow>, DbError> {
-    Ok(select(pool, select_courses!("WHERE id = $1"), &[&id])
+    const SQL: &str = "SELECT id, owner, name, introduction, image, level, gpu, datasets, created_at \
+                       FROM course WHERE id = $1";
+    let client = pool.get().await?;
+    let statement = client.prepare_cached(SQL).await?;
+    Ok(client
+        .query_opt(&statement, &[&id])
         .await?
-        .into_iter()
-        .next())
+        .as_ref()
+        .map(CourseRow::from))
 }
 
 #[cfg(test)]
