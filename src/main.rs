@@ -34,7 +34,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let _logs = gantry::telemetry::init();
+    let logs = gantry::telemetry::init();
     let (settings, roles) = match Cli::parse().command {
         Command::Serve(s) => (s, Roles::SERVE),
         Command::Project(s) => (s, Roles::PROJECT),
@@ -50,8 +50,12 @@ async fn main() -> anyhow::Result<()> {
             info!("stopped");
             Ok(())
         }
-        // Skip the runtime's wait for blocking tasks: the grace period is over.
-        Stopped::Forced => std::process::exit(1),
+        // Skip the runtime's wait for blocking tasks: the grace period is over. `exit`
+        // runs no destructors, so the buffered log lines are written out first.
+        Stopped::Forced => {
+            drop(logs);
+            std::process::exit(1)
+        }
     }
 }
 
