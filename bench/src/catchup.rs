@@ -273,7 +273,7 @@ async fn wait_for_checkpoint(
     started: Instant,
 ) -> anyhow::Result<Progress> {
     let query = format!(
-        "SELECT last_seq FROM \"{}\".projection_checkpoint WHERE name = 'read_models'",
+        "SELECT last_seq FROM \"{}\".projection_checkpoint WHERE name = 'course_catalogue'",
         args.instance
     );
     let mut first = None;
