@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::{
-    DbError, Pool,
+    Database, DbError, Pool,
     registry::{Applied, Projection, Tx},
 };
 
@@ -324,10 +324,11 @@ pub async fn course_search(pool: &Pool, query: &str) -> Result<Vec<CourseRow>, D
 }
 
 /// One course by id: a primary-key lookup, without the lists' ORDER BY and its sort.
-pub async fn course_get(pool: &Pool, id: Uuid) -> Result<Option<CourseRow>, DbError> {
+/// One course, read on a shared connection ([`crate::Readers`]).
+pub async fn course_get(db: &Database, id: Uuid) -> Result<Option<CourseRow>, DbError> {
     const SQL: &str = "SELECT id, owner, name, introduction, image, level, gpu, datasets, created_at \
                        FROM course WHERE id = $1";
-    let client = pool.get().await?;
+    let client = db.readers.client().await?;
     let statement = client.prepare_cached(SQL).await?;
     Ok(client
         .query_opt(&statement, &[&id])

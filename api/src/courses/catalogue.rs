@@ -328,7 +328,7 @@ pub async fn get(
             return Err(CourseError::bad_request("Empty course id"));
         }
         let id = course_id(&id)?;
-        let row = courses::course_get(&app.db.pool, id)
+        let row = courses::course_get(&app.db, id)
             .await
             .map_err(|e| CourseError::query(e, &format!("Query courses {{{id}}} fail")))?
             .ok_or_else(CourseError::course_not_found)?;
