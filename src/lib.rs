@@ -13,7 +13,7 @@ use anyhow::Context as _;
 use api::{App, LoginThrottle, ThrottlePolicy, Tokens};
 use command::{
     JetStreamStore, Repository,
-    user::{NewUser, UserCommand},
+    user::{Details, NewUser, UserCommand},
     values::{Password, Username},
 };
 use events::user::user_id;
@@ -196,6 +196,8 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
             store: store.clone(),
             courses: Repository::new(store.clone()),
             users: Repository::new(store.clone()),
+            groups: Repository::new(store.clone()),
+            admins: Repository::new(store.clone()),
             db: db.clone(),
             checkpoints: checkpoints.clone(),
             tokens: Tokens::new(&key),
@@ -254,7 +256,8 @@ impl workers::ParkingLot for ParkedEvents {
 }
 
 /// Creates the admin named by `GANTRY_ADMIN_USER` with `GANTRY_ADMIN_PASSWORD` if there is
-/// none of that name yet. An existing user keeps its password.
+/// none of that name yet. An existing user keeps its password. The hash goes to the
+/// credential store, never into the event.
 async fn bootstrap_admin(app: &App, settings: &Settings) -> anyhow::Result<()> {
     let (Some(username), Some(password)) = (&settings.admin_user, &settings.admin_password) else {
         return Ok(());
@@ -262,25 +265,41 @@ async fn bootstrap_admin(app: &App, settings: &Settings) -> anyhow::Result<()> {
     let username = Username::parse(username.as_str()).context("GANTRY_ADMIN_USER")?;
     let password = Password::parse(password.as_str()).context("GANTRY_ADMIN_PASSWORD")?;
     let id = user_id(username.as_str());
-    if app.users.load(&id).await?.created.is_some() {
+    if app.users.load(&id).await?.exists() {
         return Ok(());
     }
     let password_hash = command::password::hash(password.as_str().to_string()).await?;
-    let command = UserCommand::Create(NewUser {
+    let new = NewUser {
         username: username.clone(),
-        password_hash,
         admin: true,
-        email: None,
         virtual_clusters: vec![],
-        extension: Default::default(),
-    });
+        groups: vec![],
+        details: Details::default(),
+        credential: None,
+    };
     let ctx = command::Context {
         actor: "system:bootstrap".into(),
         request_id: uuid::Uuid::new_v4().to_string(),
         ..Default::default()
     };
-    match app.write(&app.users, &id, &command, &ctx).await {
-        Ok(_) | Err(command::CommandError::Domain(command::DomainError::AlreadyExists)) => {
+    let written = app
+        .write_password(
+            &id,
+            &password_hash,
+            |credential| {
+                UserCommand::Create(NewUser {
+                    credential: Some(credential),
+                    ..new
+                })
+            },
+            &ctx,
+        )
+        .await;
+    match written {
+        Ok(_)
+        | Err(api::PasswordWriteError::Command(command::CommandError::Domain(
+            command::DomainError::AlreadyExists,
+        ))) => {
             info!(%username, "bootstrap admin ready");
             Ok(())
         }

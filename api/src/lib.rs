@@ -14,11 +14,13 @@ mod fallback;
 mod input;
 pub mod metrics;
 pub mod pai;
+mod passwords;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use command::{
-    Aggregate, CommandError, JetStreamStore, Outcome, Repository, course::Course, user::User,
+    Aggregate, CommandError, JetStreamStore, Outcome, Repository, admins::Admins, course::Course,
+    group::Group, user::User,
 };
 use events::DomainEvent;
 use projection::{Database, checkpoint::Checkpoints};
@@ -26,12 +28,16 @@ use warp::{Filter, Reply};
 
 pub use auth::{LoginThrottle, Principal, ThrottlePolicy, Tokens};
 pub use context::RequestContext;
+pub use passwords::PasswordWriteError;
 
 /// Everything a door needs, shared by every request.
 pub struct App {
     pub store: JetStreamStore,
     pub courses: Repository<Course, JetStreamStore>,
     pub users: Repository<User, JetStreamStore>,
+    pub groups: Repository<Group, JetStreamStore>,
+    /// The roster that keeps the last admin (`command::admins`).
+    pub admins: Repository<Admins, JetStreamStore>,
     pub db: Database,
     pub checkpoints: Checkpoints,
     pub tokens: Tokens,

@@ -1,3 +1,5 @@
+use events::user::UserStatus;
+
 use crate::{StoreError, values::InvalidValue};
 
 /// A rule of the domain refused the command. Each front door turns these into its own
@@ -11,6 +13,22 @@ pub enum DomainError {
     /// A value the domain cannot take (also what a door says when it cannot build one).
     #[error(transparent)]
     Invalid(#[from] InvalidValue),
+    /// The caller may not do this to another user (only an admin may).
+    #[error("only the user themself or an admin may do this")]
+    Forbidden,
+    /// An admin cannot be deleted; demote them first.
+    #[error("an admin cannot be deleted")]
+    AdminNotDeletable,
+    /// Only an approved user logs in.
+    #[error("the user is {} and cannot log in", .0.as_str())]
+    NotApproved(UserStatus),
+    /// The change would leave no admin.
+    #[error("the last admin cannot be demoted or disabled")]
+    LastAdmin,
+    /// The change takes an admin out of the admins, so the roster must release them first
+    /// (`admins::execute_guarded` does both).
+    #[error("the admins roster must release this admin first")]
+    ReleaseRequired,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -5,9 +5,11 @@
 //! and append the resulting event with the aggregate's last stream sequence as the expected
 //! one. Invariants live in `decide` and nowhere else.
 
+pub mod admins;
 mod aggregate;
 pub mod course;
 mod error;
+pub mod group;
 pub mod password;
 mod repository;
 mod store;

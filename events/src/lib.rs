@@ -6,14 +6,18 @@
 //! upcasters that turn an older schema version of an event into the current one, so that the
 //! command side, the projections and the workers all read the log the same way.
 
+pub mod admins;
 pub mod course;
 mod envelope;
+pub mod group;
 pub mod schema;
 pub mod upcast;
 pub mod user;
 
+pub use admins::AdminsEvent;
 pub use course::CourseEvent;
 pub use envelope::{DecodeError, Envelope, Meta, Recorded};
+pub use group::GroupEvent;
 pub use user::UserEvent;
 
 use serde::{Serialize, de::DeserializeOwned};
@@ -62,6 +66,8 @@ pub trait DomainEvent:
 pub enum Event {
     Course(CourseEvent),
     User(UserEvent),
+    Group(GroupEvent),
+    Admins(AdminsEvent),
 }
 
 impl Event {
@@ -70,6 +76,8 @@ impl Event {
         match envelope.aggregate.as_str() {
             CourseEvent::AGGREGATE => envelope.decode().map(Event::Course),
             UserEvent::AGGREGATE => envelope.decode().map(Event::User),
+            GroupEvent::AGGREGATE => envelope.decode().map(Event::Group),
+            AdminsEvent::AGGREGATE => envelope.decode().map(Event::Admins),
             other => Err(DecodeError::UnknownAggregate(other.to_string())),
         }
     }

@@ -7,7 +7,7 @@
 use schemars::{JsonSchema, schema_for};
 use serde_json::Value;
 
-use crate::{course, user};
+use crate::{admins, course, group, user};
 
 /// `(event type, version, schema of its data)` for every event.
 pub fn all() -> Vec<(&'static str, u32, Value)> {
@@ -18,7 +18,31 @@ pub fn all() -> Vec<(&'static str, u32, Value)> {
         ("CourseCreated", 1, of::<course::CourseCreated>()),
         ("CourseUpdated", 1, of::<course::CourseUpdated>()),
         ("CourseDeleted", 1, of::<course::CourseDeleted>()),
-        ("UserCreated", 1, of::<user::UserCreated>()),
+        ("UserRegistered", 1, of::<user::UserRegistered>()),
+        ("UserCreated", 1, of::<user::UserCreatedV1>()),
+        ("UserCreated", 2, of::<user::UserCreated>()),
+        ("UserAudited", 1, of::<user::UserAudited>()),
+        ("PasswordChanged", 1, of::<user::PasswordChanged>()),
+        ("PasswordReset", 1, of::<user::PasswordReset>()),
+        ("UserEmailChanged", 1, of::<user::UserEmailChanged>()),
+        ("UserAdminChanged", 1, of::<user::UserAdminChanged>()),
+        (
+            "UserVirtualClustersSet",
+            1,
+            of::<user::UserVirtualClustersSet>(),
+        ),
+        ("UserGroupsSet", 1, of::<user::UserGroupsSet>()),
+        (
+            "UserExtensionUpdated",
+            1,
+            of::<user::UserExtensionUpdated>(),
+        ),
+        ("UserDeleted", 1, of::<user::UserDeleted>()),
+        ("TokensRevoked", 1, of::<user::TokensRevoked>()),
+        ("GroupCreated", 1, of::<group::GroupCreated>()),
+        ("GroupUpdated", 1, of::<group::GroupUpdated>()),
+        ("GroupDeleted", 1, of::<group::GroupDeleted>()),
+        ("AdminReleased", 1, of::<admins::AdminReleased>()),
     ]
 }
 
@@ -59,17 +83,49 @@ mod tests {
         Ok(())
     }
 
+    /// The current version of `event_type`, whichever aggregate it belongs to.
+    fn current_version(event_type: &str) -> u32 {
+        use crate::DomainEvent;
+        if crate::UserEvent::TYPES.contains(&event_type) {
+            crate::UserEvent::current_version(event_type)
+        } else if crate::GroupEvent::TYPES.contains(&event_type) {
+            crate::GroupEvent::current_version(event_type)
+        } else if crate::AdminsEvent::TYPES.contains(&event_type) {
+            crate::AdminsEvent::current_version(event_type)
+        } else {
+            crate::CourseEvent::current_version(event_type)
+        }
+    }
+
     #[test]
     fn every_event_type_has_a_schema_and_is_known() {
         use crate::DomainEvent;
         let mut names: Vec<&str> = all().iter().map(|(t, _, _)| *t).collect();
-        let mut known: Vec<&str> = [crate::CourseEvent::TYPES, crate::UserEvent::TYPES].concat();
+        let mut known: Vec<&str> = [
+            crate::CourseEvent::TYPES,
+            crate::UserEvent::TYPES,
+            crate::GroupEvent::TYPES,
+            crate::AdminsEvent::TYPES,
+        ]
+        .concat();
         names.sort();
+        names.dedup();
         known.sort();
         assert_eq!(
             names, known,
             "each aggregate's TYPES lists exactly its schemas"
         );
+        // Every version from 1 to the current one keeps its schema.
+        for name in &names {
+            let mut versions: Vec<u32> = all()
+                .iter()
+                .filter(|(t, _, _)| t == name)
+                .map(|(_, v, _)| *v)
+                .collect();
+            versions.sort();
+            let current = current_version(name);
+            assert_eq!(versions, (1..=current).collect::<Vec<_>>(), "{name}");
+        }
         // And each listed type is a variant of its enum: a variant that is missing from
         // TYPES would be refused as unknown when read back.
         let course_variants = serde_json::to_value(schemars::schema_for!(crate::CourseEvent))
@@ -77,6 +133,25 @@ mod tests {
             .to_string();
         for t in crate::CourseEvent::TYPES {
             assert!(course_variants.contains(&format!("\"{t}\"")), "{t}");
+        }
+        for (types, schema) in [
+            (
+                crate::UserEvent::TYPES,
+                schemars::schema_for!(crate::UserEvent),
+            ),
+            (
+                crate::GroupEvent::TYPES,
+                schemars::schema_for!(crate::GroupEvent),
+            ),
+            (
+                crate::AdminsEvent::TYPES,
+                schemars::schema_for!(crate::AdminsEvent),
+            ),
+        ] {
+            let variants = serde_json::to_value(schema).unwrap().to_string();
+            for t in types {
+                assert!(variants.contains(&format!("\"{t}\"")), "{t}");
+            }
         }
     }
 

@@ -122,7 +122,9 @@ impl Readers {
             return Ok(client);
         }
         let fresh = Arc::new(self.pool.get().await?);
-        *slot.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(fresh.clone());
+        *slot
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(fresh.clone());
         Ok(fresh)
     }
 }

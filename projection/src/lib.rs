@@ -4,11 +4,15 @@
 //! log and applies each batch of events together with that read model's checkpoint in one
 //! transaction, parking what the database refuses; [`checkpoint`] lets a writer wait until
 //! the read models of its aggregate reached the sequence it appended; the query modules
-//! ([`courses`], [`users`], [`health`], [`status`]) are the typed SELECTs the api calls.
+//! ([`courses`], [`users`], [`groups`], [`health`], [`status`]) are the typed SELECTs the api
+//! calls. [`credentials`] is the store of password hashes: not a read model, nothing the log
+//! can rebuild.
 
 pub mod checkpoint;
 pub mod courses;
+pub mod credentials;
 mod db;
+pub mod groups;
 pub mod health;
 pub mod parked;
 pub mod projector;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use events::{Envelope, Event};
 use futures::future::BoxFuture;
 
-use crate::{courses::CourseCatalogue, users::UserDirectory};
+use crate::{courses::CourseCatalogue, groups::GroupDirectory, users::UserDirectory};
 
 /// One event of the log as a projection receives it: decoded, with its stream sequence.
 #[derive(Debug, Clone)]
@@ -52,7 +52,11 @@ pub trait Projection: Send + Sync + 'static {
 
 /// Every read model of Gantry, in the order they start.
 pub fn registered() -> Vec<Arc<dyn Projection>> {
-    vec![Arc::new(CourseCatalogue), Arc::new(UserDirectory)]
+    vec![
+        Arc::new(CourseCatalogue),
+        Arc::new(UserDirectory),
+        Arc::new(GroupDirectory),
+    ]
 }
 
 /// Whether `projection` reads events of `aggregate`.

@@ -1,37 +1,114 @@
-//! The `users` read model: who can log in, and with which hash.
+//! The `users` read model: who exists, with which role, status and attributes, and which
+//! credential is their current password (never the hash: that is in
+//! [`crate::credentials`]).
 
-use events::{DomainEvent, Event, UserEvent, user::UserCreated};
+use chrono::{DateTime, Utc};
+use events::{
+    DomainEvent, Event, UserEvent,
+    user::{UserCreated, UserRegistered, UserStatus, legacy_credential},
+};
 use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
 
 use crate::{
-    DbError, Pool,
+    DbError, Pool, credentials,
     registry::{Applied, Projection, Tx},
 };
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserRow {
+    pub user_id: String,
     pub username: String,
-    pub password_hash: String,
     pub admin: bool,
+    pub status: UserStatus,
     pub email: String,
+    pub phone: String,
+    pub real_name: String,
+    pub ldap_uid: String,
+    pub virtual_clusters: Vec<String>,
+    pub groups: Vec<String>,
+    pub extension: serde_json::Map<String, Value>,
+    /// The credential of the current password, if any.
+    pub credential: Option<Uuid>,
+    /// The last roster release the user's events carried (`command::admins`).
+    pub admin_release: Option<Uuid>,
+    /// Tokens issued before this are void.
+    pub tokens_revoked_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
 }
 
-/// The `users` table: who can log in.
+/// An effective admin (admin and approved), with the last release their events carried: what
+/// the admins roster counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdminRow {
+    pub username: String,
+    pub admin_release: Option<Uuid>,
+}
+
+/// The `users` table: one row per existing user.
 pub struct UserDirectory;
 
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS users (
-        username      text PRIMARY KEY,
-        password_hash text NOT NULL,
-        admin         boolean NOT NULL,
-        email         text NOT NULL,
-        created_at    timestamptz NOT NULL,
-        last_seq      bigint NOT NULL
-    );";
+        user_id           text PRIMARY KEY,
+        username          text NOT NULL UNIQUE,
+        admin             boolean NOT NULL,
+        status            text NOT NULL,
+        email             text NOT NULL,
+        phone             text NOT NULL,
+        real_name         text NOT NULL,
+        ldap_uid          text NOT NULL,
+        virtual_clusters  text[] NOT NULL,
+        groups            text[] NOT NULL,
+        extension         jsonb NOT NULL,
+        credential        uuid,
+        admin_release     uuid,
+        tokens_revoked_at timestamptz,
+        created_at        timestamptz NOT NULL,
+        updated_at        timestamptz NOT NULL,
+        last_seq          bigint NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS users_admins ON users (username) WHERE admin AND status = 'approved';";
 
-const INSERT: &str =
-    "INSERT INTO users (username, password_hash, admin, email, created_at, last_seq)
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username) DO NOTHING";
+/// A registration or a creation: the row as new (a name taken again after a deletion
+/// starts afresh).
+const UPSERT: &str = "
+    INSERT INTO users (user_id, username, admin, status, email, phone, real_name, ldap_uid,
+                       virtual_clusters, groups, extension, credential, admin_release,
+                       tokens_revoked_at, created_at, updated_at, last_seq)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, $13, $13, $14)
+    ON CONFLICT (user_id) DO UPDATE SET
+        username = EXCLUDED.username, admin = EXCLUDED.admin, status = EXCLUDED.status,
+        email = EXCLUDED.email, phone = EXCLUDED.phone, real_name = EXCLUDED.real_name,
+        ldap_uid = EXCLUDED.ldap_uid, virtual_clusters = EXCLUDED.virtual_clusters,
+        groups = EXCLUDED.groups, extension = EXCLUDED.extension,
+        credential = EXCLUDED.credential, admin_release = NULL, tokens_revoked_at = NULL,
+        created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
+        last_seq = EXCLUDED.last_seq";
+
+/// `UPDATE users SET <assignments>, updated_at = $2, last_seq = $3 WHERE user_id = $1`:
+/// the change of one event; its own values are `$4` on.
+macro_rules! update_user {
+    ($set:literal) => {
+        concat!(
+            "UPDATE users SET ",
+            $set,
+            ", updated_at = $2, last_seq = $3 WHERE user_id = $1"
+        )
+    };
+}
+
+const AUDITED: &str = update_user!("status = $4, admin_release = COALESCE($5, admin_release)");
+const ADMIN_CHANGED: &str = update_user!("admin = $4, admin_release = COALESCE($5, admin_release)");
+const PASSWORD: &str = update_user!("credential = $4");
+const EMAIL: &str = update_user!("email = $4");
+const VIRTUAL_CLUSTERS: &str = update_user!("virtual_clusters = $4");
+const GROUPS: &str = update_user!("groups = $4");
+const EXTENSION: &str = update_user!("extension = $4");
+const TOKENS_REVOKED: &str = update_user!("tokens_revoked_at = $2");
+const DELETE: &str = "DELETE FROM users WHERE user_id = $1";
 
 impl Projection for UserDirectory {
     fn name(&self) -> &'static str {
@@ -51,59 +128,237 @@ impl Projection for UserDirectory {
         tx: &'a Tx<'a>,
         events: &'a [Applied],
     ) -> BoxFuture<'a, Result<(), tokio_postgres::Error>> {
-        Box::pin(apply_batch(tx, events))
+        Box::pin(async move {
+            for applied in events {
+                apply_one(tx, applied).await?;
+            }
+            Ok(())
+        })
     }
 }
 
-/// Writes a batch of user events, one statement each, sent together (users are few).
-async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgres::Error> {
-    let insert = tx.prepare_cached(INSERT).await?;
-    let writes = events.iter().filter_map(|applied| {
-        let Event::User(UserEvent::UserCreated(UserCreated {
-            username,
-            password_hash,
-            admin,
-            email,
-            ..
-        })) = &applied.event
-        else {
-            return None;
-        };
-        let insert = &insert;
-        Some(async move {
-            let seq = applied.seq as i64;
-            tx.execute(
-                insert,
-                &[
-                    username,
-                    password_hash,
-                    admin,
-                    email,
-                    &applied.envelope.meta.occurred_at,
-                    &seq,
-                ],
-            )
-            .await
-        })
-    });
-    futures::future::try_join_all(writes).await?;
+/// The columns of a new row from a registration or a creation.
+struct NewRow<'a> {
+    username: &'a str,
+    admin: bool,
+    status: UserStatus,
+    email: &'a str,
+    phone: &'a str,
+    real_name: &'a str,
+    ldap_uid: &'a str,
+    virtual_clusters: &'a [String],
+    groups: &'a [String],
+    extension: Value,
+    credential: Option<Uuid>,
+}
+
+impl<'a> From<&'a UserCreated> for NewRow<'a> {
+    fn from(c: &'a UserCreated) -> Self {
+        Self {
+            username: &c.username,
+            admin: c.admin,
+            status: UserStatus::Approved,
+            email: &c.email,
+            phone: &c.phone,
+            real_name: &c.real_name,
+            ldap_uid: &c.ldap_uid,
+            virtual_clusters: &c.virtual_clusters,
+            groups: &c.groups,
+            extension: Value::Object(c.extension.clone()),
+            credential: c.credential,
+        }
+    }
+}
+
+impl<'a> From<&'a UserRegistered> for NewRow<'a> {
+    fn from(r: &'a UserRegistered) -> Self {
+        Self {
+            username: &r.username,
+            admin: false,
+            status: UserStatus::Pending,
+            email: &r.email,
+            phone: &r.phone,
+            real_name: &r.real_name,
+            ldap_uid: &r.ldap_uid,
+            virtual_clusters: &[],
+            groups: &[],
+            extension: Value::Object(r.extension.clone()),
+            credential: r.credential,
+        }
+    }
+}
+
+/// Users are few and their events rare: each event is one statement, in log order.
+async fn apply_one(tx: &Tx<'_>, applied: &Applied) -> Result<(), tokio_postgres::Error> {
+    let Event::User(event) = &applied.event else {
+        return Ok(());
+    };
+    let change = Change {
+        tx,
+        id: &applied.envelope.aggregate_id,
+        at: applied.envelope.meta.occurred_at,
+        seq: applied.seq as i64,
+    };
+    match event {
+        UserEvent::UserCreated(created) => {
+            insert(tx, applied, created.into()).await?;
+            adopt_legacy_hash(tx, applied).await?;
+        }
+        UserEvent::UserRegistered(registered) => insert(tx, applied, registered.into()).await?,
+        UserEvent::UserAudited(a) => {
+            change
+                .update(AUDITED, &[&a.status.as_str(), &a.release])
+                .await?
+        }
+        UserEvent::PasswordChanged(p) => change.update(PASSWORD, &[&p.credential]).await?,
+        UserEvent::PasswordReset(p) => change.update(PASSWORD, &[&p.credential]).await?,
+        UserEvent::UserEmailChanged(e) => change.update(EMAIL, &[&e.email]).await?,
+        UserEvent::UserAdminChanged(a) => {
+            change
+                .update(ADMIN_CHANGED, &[&a.admin, &a.release])
+                .await?
+        }
+        UserEvent::UserVirtualClustersSet(v) => {
+            change
+                .update(VIRTUAL_CLUSTERS, &[&v.virtual_clusters])
+                .await?
+        }
+        UserEvent::UserGroupsSet(g) => change.update(GROUPS, &[&g.groups]).await?,
+        UserEvent::UserExtensionUpdated(e) => {
+            let extension = Value::Object(e.extension.clone());
+            change.update(EXTENSION, &[&extension]).await?
+        }
+        UserEvent::TokensRevoked(_) => change.update(TOKENS_REVOKED, &[]).await?,
+        UserEvent::UserDeleted(_) => {
+            let statement = tx.prepare_cached(DELETE).await?;
+            tx.execute(&statement, &[&change.id]).await?;
+        }
+    }
     Ok(())
 }
 
+/// One event's change of an existing row.
+struct Change<'a> {
+    tx: &'a Tx<'a>,
+    id: &'a str,
+    at: DateTime<Utc>,
+    seq: i64,
+}
+
+impl Change<'_> {
+    /// Runs an `update_user!` statement with this event's `values` as `$4` on.
+    async fn update(
+        &self,
+        sql: &'static str,
+        values: &[&(dyn ToSql + Sync)],
+    ) -> Result<(), tokio_postgres::Error> {
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&self.id, &self.at, &self.seq];
+        params.extend_from_slice(values);
+        let statement = self.tx.prepare_cached(sql).await?;
+        self.tx.execute(&statement, &params).await?;
+        Ok(())
+    }
+}
+
+async fn insert(
+    tx: &Tx<'_>,
+    applied: &Applied,
+    row: NewRow<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    let statement = tx.prepare_cached(UPSERT).await?;
+    let seq = applied.seq as i64;
+    tx.execute(
+        &statement,
+        &[
+            &applied.envelope.aggregate_id,
+            &row.username,
+            &row.admin,
+            &row.status.as_str(),
+            &row.email,
+            &row.phone,
+            &row.real_name,
+            &row.ldap_uid,
+            &row.virtual_clusters,
+            &row.groups,
+            &row.extension,
+            &row.credential,
+            &applied.envelope.meta.occurred_at,
+            &seq,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A version 1 `UserCreated` still holds the hash in the log: it moves into the credential
+/// store under the id its upcast names, in this same transaction, the first time the
+/// directory meets it. It is read from the envelope's raw data, since the upcast event no
+/// longer has it.
+async fn adopt_legacy_hash(tx: &Tx<'_>, applied: &Applied) -> Result<(), tokio_postgres::Error> {
+    let envelope = &applied.envelope;
+    if envelope.version != 1 {
+        return Ok(());
+    }
+    let (Some(Value::String(username)), Some(Value::String(hash))) = (
+        envelope.data.get("username"),
+        envelope.data.get("password_hash"),
+    ) else {
+        return Ok(());
+    };
+    let credential = legacy_credential(username, hash);
+    credentials::adopt_legacy(tx, credential, &envelope.aggregate_id, hash).await
+}
+
+const SELECT_USER: &str = "
+    SELECT user_id, username, admin, status, email, phone, real_name, ldap_uid,
+           virtual_clusters, groups, extension, credential, admin_release, tokens_revoked_at,
+           created_at
+    FROM users WHERE username = $1";
+
 pub async fn user_by_name(pool: &Pool, username: &str) -> Result<Option<UserRow>, DbError> {
     let client = pool.get().await?;
-    let statement = client
-        .prepare_cached(
-            "SELECT username, password_hash, admin, email FROM users WHERE username = $1",
-        )
-        .await?;
+    let statement = client.prepare_cached(SELECT_USER).await?;
     Ok(client
         .query_opt(&statement, &[&username])
         .await?
         .map(|row| UserRow {
-            username: row.get(0),
-            password_hash: row.get(1),
+            user_id: row.get(0),
+            username: row.get(1),
             admin: row.get(2),
-            email: row.get(3),
+            status: UserStatus::parse(row.get(3)).unwrap_or(UserStatus::Disabled),
+            email: row.get(4),
+            phone: row.get(5),
+            real_name: row.get(6),
+            ldap_uid: row.get(7),
+            virtual_clusters: row.get(8),
+            groups: row.get(9),
+            extension: match row.get::<_, Value>(10) {
+                Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            },
+            credential: row.get(11),
+            admin_release: row.get(12),
+            tokens_revoked_at: row.get(13),
+            created_at: row.get(14),
         }))
+}
+
+/// The effective admins (admin and approved), for the admins roster.
+pub async fn effective_admins(pool: &Pool) -> Result<Vec<AdminRow>, DbError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT username, admin_release FROM users
+             WHERE admin AND status = 'approved' ORDER BY username",
+        )
+        .await?;
+    Ok(client
+        .query(&statement, &[])
+        .await?
+        .iter()
+        .map(|row| AdminRow {
+            username: row.get(0),
+            admin_release: row.get(1),
+        })
+        .collect())
 }

@@ -364,9 +364,20 @@ impl TestApp {
 
 /// A course event's envelope as JSON, as the log holds it.
 pub fn course_envelope(id: &str, event_type: &str, version: u32, data: Value) -> String {
+    raw_envelope("course", id, event_type, version, data)
+}
+
+/// An envelope of any aggregate as JSON, as the log holds it.
+pub fn raw_envelope(
+    aggregate: &str,
+    id: &str,
+    event_type: &str,
+    version: u32,
+    data: Value,
+) -> String {
     serde_json::json!({
         "event_id": uuid::Uuid::new_v4(),
-        "aggregate": "course",
+        "aggregate": aggregate,
         "aggregate_id": id,
         "type": event_type,
         "version": version,

@@ -3,6 +3,7 @@
 mod core;
 mod courses;
 mod helpers;
+mod identity;
 mod lifecycle;
 mod login;
 mod operations;

@@ -60,6 +60,10 @@ impl CourseError {
                 format!("{context}: course already exists"),
             ),
             CommandError::Domain(DomainError::Invalid(invalid)) => invalid.into(),
+            // The rules of identity refuse no course command.
+            CommandError::Domain(other) => {
+                Self::new(StatusCode::FORBIDDEN, format!("{context}: {other}"))
+            }
             CommandError::KeyReused => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 format!("{context}: this Idempotency-Key was already used with another request"),

@@ -5,6 +5,7 @@ use command::{
     password::HashError,
     values::{InvalidValue, Problem},
 };
+use events::user::UserStatus;
 use projection::DbError;
 use serde_json::json;
 use tracing::{error, warn};
@@ -107,8 +108,31 @@ impl PaiError {
             Problem::TooMany { max } => {
                 format!("\"{field}\" must contain less than or equal to {max} items")
             }
+            Problem::WrongType { expected } => format!("\"{field}\" must be a {expected}"),
         };
         Self::invalid(message)
+    }
+
+    /// A user who may not log in (see the module's decisions).
+    pub fn not_approved(username: &str, status: UserStatus) -> Self {
+        let message = match status {
+            UserStatus::Pending => format!("User {username} is waiting for approval."),
+            UserStatus::Approved | UserStatus::Disabled => {
+                format!("User {username} is disabled.")
+            }
+        };
+        Self::new(StatusCode::FORBIDDEN, "ForbiddenUserError", message)
+    }
+
+    /// A failed password write: of the command path, or of the credential store.
+    pub fn password_write(
+        error: crate::PasswordWriteError,
+        conflict: impl FnOnce() -> PaiError,
+    ) -> Self {
+        match error {
+            crate::PasswordWriteError::Command(e) => Self::command(e, conflict),
+            crate::PasswordWriteError::Store(e) => Self::query(e),
+        }
     }
 
     /// A failure of the command path; `conflict` is what an existing aggregate means here.
@@ -117,6 +141,28 @@ impl PaiError {
             CommandError::Domain(DomainError::AlreadyExists) => conflict(),
             CommandError::Domain(DomainError::NotFound) => Self::not_found(),
             CommandError::Domain(DomainError::Invalid(invalid)) => Self::value(invalid, None),
+            CommandError::Domain(DomainError::Forbidden) => Self::new(
+                StatusCode::FORBIDDEN,
+                "ForbiddenUserError",
+                "Non-admin is not allow to do this operation.",
+            ),
+            CommandError::Domain(DomainError::AdminNotDeletable) => Self::new(
+                StatusCode::FORBIDDEN,
+                "RemoveAdminError",
+                "Admin is not allowed to remove.",
+            ),
+            CommandError::Domain(DomainError::NotApproved(status)) => Self::new(
+                StatusCode::FORBIDDEN,
+                "ForbiddenUserError",
+                format!("The user is {}.", status.as_str()),
+            ),
+            CommandError::Domain(DomainError::LastAdmin) => Self::new(
+                StatusCode::FORBIDDEN,
+                "ForbiddenUserError",
+                "The last admin cannot be demoted or disabled.",
+            ),
+            // Only a caller that skipped the roster meets this: a fault of Gantry's.
+            CommandError::Domain(e @ DomainError::ReleaseRequired) => Self::unknown(e),
             CommandError::KeyReused => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "UnprocessableEntityError",

@@ -20,6 +20,19 @@
 //!   The counters are per process and in memory (bounded); the module docs say why.
 //! - Password hashing runs at most once per core at a time; a login that waits more than
 //!   10 s for its turn is 503 `UnknownError` with `Retry-After: 1`.
+//! - A pending or disabled user cannot log in (the rule is the domain's,
+//!   `command::user::may_log_in`): 403 `ForbiddenUserError`, "User NAME is waiting for
+//!   approval." or "User NAME is disabled." (OpenPAI had no such status, so no word for it;
+//!   403 is what it answers a user who may not act). The answer comes before any hashing,
+//!   whatever the password, so it never tells whether a guess was right; it counts as a
+//!   failed login for the throttle.
+//! - Refusals of the identity rules: deleting an admin is 403 `RemoveAdminError` (OpenPAI's);
+//!   another user's password or tokens without being an admin is 403 `ForbiddenUserError`,
+//!   as OpenPAI's non-admin answer; demoting or disabling the last admin is 403
+//!   `ForbiddenUserError`, "The last admin cannot be demoted or disabled." (OpenPAI had no
+//!   such rule).
+//! - `POST /api/v2/user` keeps the password's hash in the credential store; the event only
+//!   names its credential.
 
 mod errors;
 mod token;

@@ -51,6 +51,7 @@ pub async fn issue(
                     "IncorrectPassworkError",
                     "Password is incorrect.",
                 ),
+                LoginError::NotApproved(status) => PaiError::not_approved(&username, status),
                 LoginError::Query(e) => PaiError::query(e),
                 LoginError::Hashing(e) => PaiError::from(e),
             })?;

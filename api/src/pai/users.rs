@@ -1,9 +1,10 @@
-//! `POST /api/v2/user`: an admin creates a user (`UserCreated`).
+//! `POST /api/v2/user`: an admin creates a user (`UserCreated`). The password's hash goes to
+//! the credential store, the event names only its credential (`App::write_password`).
 
 use std::sync::Arc;
 
 use command::{
-    user::{NewUser, UserCommand},
+    user::{Details, NewUser, UserCommand},
     values::{Email, InvalidValue, Password, Username, VirtualCluster},
 };
 use events::user::user_id;
@@ -35,20 +36,21 @@ pub async fn create(
         let (new, password) = new_user(&params)?;
         let username = new.username.clone();
         let password_hash = command::password::hash(password.as_str().to_string()).await?;
-        let command = UserCommand::Create(NewUser {
-            password_hash,
-            ..new
-        });
         let id = user_id(username.as_str());
-        app.write(
-            &app.users,
+        app.write_password(
             &id,
-            &command,
+            &password_hash,
+            |credential| {
+                UserCommand::Create(NewUser {
+                    credential: Some(credential),
+                    ..new
+                })
+            },
             &ctx.command(&caller.username, &id),
         )
         .await
         .map_err(|e| {
-            PaiError::command(e, || {
+            PaiError::password_write(e, || {
                 PaiError::new(
                     StatusCode::CONFLICT,
                     "ConflictUserError",
@@ -111,11 +113,15 @@ fn new_user(params: &Map<String, Value>) -> Result<(NewUser, Password), PaiError
     };
     let user = NewUser {
         username,
-        password_hash: String::new(),
         admin,
-        email,
         virtual_clusters,
-        extension,
+        groups: vec![],
+        details: Details {
+            email,
+            extension,
+            ..Default::default()
+        },
+        credential: None,
     };
     Ok((user, password))
 }

@@ -11,5 +11,8 @@ mod identity;
 mod rule;
 
 pub use course::{CourseName, Dataset, Datasets, Description, GpuCount, ImageRef, Level};
-pub use identity::{Email, Password, Username, VirtualCluster};
+pub use identity::{
+    Comment, Email, ExternalName, GroupDescription, GroupExtension, GroupName, LdapUid, Password,
+    Phone, RealName, Username, VirtualCluster, parse_status,
+};
 pub use rule::{InvalidValue, Problem, check_text};

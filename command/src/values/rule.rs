@@ -26,6 +26,9 @@ pub enum Problem {
     OutOfRange { min: u64, max: u64 },
     #[error("has more than {max} items")]
     TooMany { max: usize },
+    /// A JSON value of another type than the field takes (`boolean`, `array`).
+    #[error("must be a {expected}")]
+    WrongType { expected: &'static str },
 }
 
 impl Problem {
