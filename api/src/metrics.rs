@@ -73,10 +73,14 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// before this call are lost, so `gantry::start` calls it before starting any role.
 pub fn install() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
-        let recorder = PrometheusBuilder::new()
+        // `set_buckets` refuses only an empty list; were it refused, summaries stand in.
+        let builder = PrometheusBuilder::new()
             .set_buckets(BUCKETS)
-            .expect("BUCKETS is not empty")
-            .build_recorder();
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "histogram buckets refused; exporting summaries");
+                PrometheusBuilder::new()
+            });
+        let recorder = builder.build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
             tracing::warn!("another metrics recorder is installed; /metrics shows nothing");
