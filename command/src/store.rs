@@ -1,6 +1,12 @@
 //! The event store: one JetStream stream per instance, one subject per aggregate.
+//!
+//! It is where an event becomes bytes and bytes become an event again, so it is where
+//! personal data is sealed and opened (`events::personal`): [`JetStreamStore::append`]
+//! seals each personal value with its person's key before it publishes, and
+//! [`JetStreamStore::read_after`] opens what it read, with one look-up of the keys for all
+//! of it. The aggregates decide on plaintext and never see a sealed value.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_nats::jetstream::{
     self,
@@ -8,7 +14,10 @@ use async_nats::jetstream::{
     message::PublishMessage,
     stream::{DirectGetErrorKind, StorageType},
 };
-use events::{Envelope, Recorded};
+use events::{
+    Envelope, PersonalKeys, Recorded,
+    personal::{self, KeysError},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -57,6 +66,9 @@ pub struct JetStreamStore {
     js: jetstream::Context,
     stream: jetstream::stream::Stream,
     instance: String,
+    /// Seals personal values on append and opens them on read. Without one, the store
+    /// writes and reads them as they are (only tools that read the raw log go without).
+    keys: Option<Arc<dyn PersonalKeys>>,
 }
 
 impl JetStreamStore {
@@ -84,7 +96,16 @@ impl JetStreamStore {
             js,
             stream,
             instance: instance.to_string(),
+            keys: None,
         })
+    }
+
+    /// The same store, sealing and opening personal values with `keys`.
+    pub fn with_personal_keys(self, keys: Arc<dyn PersonalKeys>) -> Self {
+        Self {
+            keys: Some(keys),
+            ..self
+        }
     }
 
     pub fn stream(&self) -> &jetstream::stream::Stream {
@@ -162,10 +183,21 @@ impl EventStore for JetStreamStore {
                         envelope,
                     });
                 }
-                Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => return Ok(events),
+                Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => break,
                 Err(e) => return Err(StoreError::Unavailable(e.to_string())),
             }
         }
+        if let Some(keys) = &self.keys {
+            let sealed: Vec<&mut Envelope> = events
+                .iter_mut()
+                .map(|r| &mut r.envelope)
+                .filter(|e| personal::sealed_key_ids(e).next().is_some())
+                .collect();
+            if !sealed.is_empty() {
+                keys.open(sealed).await.map_err(keys_error)?;
+            }
+        }
+        Ok(events)
     }
 
     async fn append(
@@ -174,6 +206,16 @@ impl EventStore for JetStreamStore {
         expected: u64,
         message_id: Option<&str>,
     ) -> Result<Appended, StoreError> {
+        let sealed;
+        let envelope = match &self.keys {
+            Some(keys) if personal::needs_sealing(envelope) => {
+                let mut copy = envelope.clone();
+                keys.seal(&mut copy).await.map_err(keys_error)?;
+                sealed = copy;
+                &sealed
+            }
+            _ => envelope,
+        };
         let payload = envelope.to_bytes().map_err(|e| StoreError::Corrupt {
             seq: 0,
             reason: e.to_string(),
@@ -196,6 +238,15 @@ impl EventStore for JetStreamStore {
             seq: ack.sequence,
             duplicate: ack.duplicate,
         })
+    }
+}
+
+/// A key store that cannot seal or open stops the write or the load; nothing is written or
+/// decided on a value it could not handle.
+fn keys_error(e: KeysError) -> StoreError {
+    match e {
+        KeysError::Unavailable(reason) => StoreError::Unavailable(reason),
+        KeysError::Failed(reason) => StoreError::Unavailable(format!("personal keys: {reason}")),
     }
 }
 

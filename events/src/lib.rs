@@ -10,6 +10,7 @@ pub mod admins;
 pub mod course;
 mod envelope;
 pub mod group;
+pub mod personal;
 pub mod schema;
 pub mod upcast;
 pub mod user;
@@ -18,6 +19,7 @@ pub use admins::AdminsEvent;
 pub use course::CourseEvent;
 pub use envelope::{DecodeError, Envelope, Meta, Recorded};
 pub use group::GroupEvent;
+pub use personal::PersonalKeys;
 pub use user::UserEvent;
 
 use serde::{Serialize, de::DeserializeOwned};
@@ -45,6 +47,13 @@ pub trait DomainEvent:
     /// The schema version this build writes and reads for `event_type`.
     fn current_version(_event_type: &str) -> u32 {
         1
+    }
+
+    /// The fields of `event_type`'s data that hold a person's data (email, phone, real name,
+    /// LDAP uid): the log keeps them sealed with the person's key, so that destroying the
+    /// key forgets them ([`personal`]). None by default.
+    fn personal_fields(_event_type: &str) -> &'static [&'static str] {
+        &[]
     }
 
     /// Turns the `data` of an older `version` of `event_type` into the shape of

@@ -5,8 +5,9 @@
 //! transaction, parking what the database refuses; [`checkpoint`] lets a writer wait until
 //! the read models of its aggregate reached the sequence it appended; the query modules
 //! ([`courses`], [`users`], [`groups`], [`health`], [`status`]) are the typed SELECTs the api
-//! calls. [`credentials`] is the store of password hashes: not a read model, nothing the log
-//! can rebuild.
+//! calls. [`credentials`] is the store of password hashes and [`personal`] the store of the
+//! keys that seal personal data in the log: neither is a read model, nothing the log can
+//! rebuild.
 
 pub mod checkpoint;
 pub mod courses;
@@ -15,6 +16,7 @@ mod db;
 pub mod groups;
 pub mod health;
 pub mod parked;
+pub mod personal;
 pub mod projector;
 pub mod registry;
 pub mod signing_key;

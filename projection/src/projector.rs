@@ -17,6 +17,11 @@
 //!   metric `gantry_projection_halted`), and it tries again from there now and then, so
 //!   the build that knows the event carries on where this one stopped. The other
 //!   projections go on.
+//!
+//! Personal values are opened before an event is decoded (`events::personal`): the
+//! read-ahead takes what the log has ready (up to a batch), opens the sealed values of all
+//! of it with one look-up of their keys, and only then decodes each event, so a
+//! projection's `apply` sees plaintext, or an empty string where the key was destroyed.
 
 use std::{sync::Arc, time::Duration};
 
@@ -25,8 +30,8 @@ use async_nats::jetstream::{
     consumer::{DeliverPolicy, pull},
     stream::DirectGetErrorKind,
 };
-use events::{Envelope, Event};
-use futures::StreamExt;
+use events::{Envelope, Event, PersonalKeys, personal};
+use futures::{FutureExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -54,6 +59,8 @@ pub enum ProjectionError {
     Stream(String),
     #[error("checkpoint moved past {0} by another projector")]
     Moved(u64),
+    #[error(transparent)]
+    Keys(#[from] personal::KeysError),
 }
 
 impl From<tokio_postgres::Error> for ProjectionError {
@@ -74,6 +81,7 @@ pub struct Projector {
     stream: jetstream::stream::Stream,
     instance: String,
     checkpoints: Checkpoints,
+    keys: Arc<dyn PersonalKeys>,
 }
 
 impl Projector {
@@ -83,12 +91,20 @@ impl Projector {
         instance: &str,
         checkpoints: Checkpoints,
     ) -> Self {
+        let keys = Arc::new(crate::personal::KeyStore::new(db.pool.clone()));
         Self {
             db,
             stream,
             instance: instance.to_string(),
             checkpoints,
+            keys,
         }
+    }
+
+    /// The same projector, opening personal values with `keys` (by default the instance's
+    /// own key store, [`crate::personal::KeyStore`]).
+    pub fn with_personal_keys(self, keys: Arc<dyn PersonalKeys>) -> Self {
+        Self { keys, ..self }
     }
 
     /// Runs every projection of `projections` until `stop`, each resuming by itself after
@@ -107,6 +123,7 @@ impl Projector {
                 stream: self.stream.clone(),
                 filter,
                 checkpoints: self.checkpoints.clone(),
+                keys: self.keys.clone(),
             }
             .run(stop.clone())
             .instrument(span)
@@ -124,6 +141,7 @@ struct Run {
     stream: jetstream::stream::Stream,
     filter: String,
     checkpoints: Checkpoints,
+    keys: Arc<dyn PersonalKeys>,
 }
 
 /// One message of the log as the read-ahead task made it out.
@@ -271,27 +289,68 @@ impl Run {
             .map_err(|e| ProjectionError::Stream(e.to_string()))?;
         let (sender, receiver) = mpsc::channel(4 * BATCH);
         let projection = self.projection.clone();
+        let keys = self.keys.clone();
         let lag_gauge = metrics::gauge!("gantry_projection_lag", "projection" => self.name(), "instance" => self.instance.clone());
         let reader = tokio::spawn(async move {
-            while let Some(message) = messages.next().await {
-                let delivered = message
-                    .map_err(|e| ProjectionError::Stream(e.to_string()))
-                    .and_then(|m| {
-                        let info = m
-                            .info()
-                            .map_err(|e| ProjectionError::Stream(e.to_string()))?;
-                        let lag = info.pending;
-                        let seq = info.stream_sequence;
-                        lag_gauge.set(lag as f64);
-                        Ok(decode(
-                            projection.as_ref(),
-                            seq,
-                            m.subject.as_str(),
-                            &m.payload,
-                        ))
-                    });
-                let failed = delivered.is_err();
-                if sender.send(delivered).await.is_err() || failed {
+            while let Some(first) = messages.next().await {
+                // What the log has ready joins it, so that the sealed values of all of it are
+                // opened with one look-up of their keys.
+                let mut chunk = vec![first];
+                while chunk.len() < BATCH {
+                    match messages.next().now_or_never() {
+                        Some(Some(more)) => chunk.push(more),
+                        _ => break,
+                    }
+                }
+                let mut read = Vec::with_capacity(chunk.len());
+                let mut failed = None;
+                for message in chunk {
+                    let message = message
+                        .map_err(|e| ProjectionError::Stream(e.to_string()))
+                        .and_then(|m| {
+                            let info = m
+                                .info()
+                                .map_err(|e| ProjectionError::Stream(e.to_string()))?;
+                            lag_gauge.set(info.pending as f64);
+                            Ok(read_message(
+                                projection.as_ref(),
+                                info.stream_sequence,
+                                m.subject.as_str(),
+                                &m.payload,
+                            ))
+                        });
+                    match message {
+                        Ok(one) => read.push(one),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                let sealed: Vec<&mut Envelope> = read
+                    .iter_mut()
+                    .filter_map(|one| match one {
+                        Read::Envelope { envelope, .. }
+                            if personal::sealed_key_ids(envelope).next().is_some() =>
+                        {
+                            Some(envelope)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                if !sealed.is_empty() {
+                    if let Err(e) = keys.open(sealed).await {
+                        let _ = sender.send(Err(e.into())).await;
+                        return;
+                    }
+                }
+                for one in read {
+                    if sender.send(Ok(one.decode(projection.as_ref()))).await.is_err() {
+                        return;
+                    }
+                }
+                if let Some(e) = failed {
+                    let _ = sender.send(Err(e)).await;
                     return;
                 }
             }
@@ -536,21 +595,69 @@ impl Drop for ReadAhead {
     }
 }
 
-/// What `projection` makes of the message at `seq` on `subject`.
-fn decode(projection: &dyn Projection, seq: u64, subject: &str, payload: &[u8]) -> Delivered {
-    let park = |envelope: Option<&Envelope>, error: String| {
-        Delivered::Park(ParkedEvent {
-            consumer: projection.name().to_string(),
-            seq,
-            aggregate: envelope.map(|e| e.aggregate.clone()),
-            aggregate_id: envelope.map(|e| e.aggregate_id.clone()),
-            event_type: envelope.map(|e| e.event_type.clone()),
-            error,
-        })
-    };
+/// A message of the log read as far as its envelope, before its personal values are
+/// opened and its event decoded.
+enum Read {
+    Envelope { seq: u64, envelope: Envelope },
+    /// Nothing to decode: skipped or parked already.
+    Done(Delivered),
+}
+
+impl Read {
+    /// What `projection` makes of it.
+    fn decode(self, projection: &dyn Projection) -> Delivered {
+        let (seq, envelope) = match self {
+            Read::Done(delivered) => return delivered,
+            Read::Envelope { seq, envelope } => (seq, envelope),
+        };
+        match Event::decode(&envelope) {
+            Ok(event) => Delivered::Event(Applied {
+                seq,
+                envelope,
+                event,
+            }),
+            Err(e) if e.is_unknown() => Delivered::Unknown {
+                seq,
+                reason: e.to_string(),
+            },
+            Err(e) => park(
+                projection,
+                seq,
+                Some(&envelope),
+                format!("undecodable event: {e}"),
+            ),
+        }
+    }
+}
+
+fn park(
+    projection: &dyn Projection,
+    seq: u64,
+    envelope: Option<&Envelope>,
+    error: String,
+) -> Delivered {
+    Delivered::Park(ParkedEvent {
+        consumer: projection.name().to_string(),
+        seq,
+        aggregate: envelope.map(|e| e.aggregate.clone()),
+        aggregate_id: envelope.map(|e| e.aggregate_id.clone()),
+        event_type: envelope.map(|e| e.event_type.clone()),
+        error,
+    })
+}
+
+/// The envelope of the message at `seq` on `subject`, if `projection` reads it.
+fn read_message(projection: &dyn Projection, seq: u64, subject: &str, payload: &[u8]) -> Read {
     let envelope = match Envelope::from_bytes(payload) {
         Ok(envelope) => envelope,
-        Err(e) => return park(None, format!("unreadable envelope: {e}")),
+        Err(e) => {
+            return Read::Done(park(
+                projection,
+                seq,
+                None,
+                format!("unreadable envelope: {e}"),
+            ));
+        }
     };
     // `<instance>.ev.<aggregate>.<id>`: an envelope must say what its subject says.
     let mut tokens = subject.splitn(4, '.').skip(2);
@@ -560,24 +667,15 @@ fn decode(projection: &dyn Projection, seq: u64, subject: &str, payload: &[u8]) 
             Some(envelope.aggregate_id.as_str()),
         )
     {
-        return park(
+        return Read::Done(park(
+            projection,
+            seq,
             Some(&envelope),
             format!("envelope does not match its subject {subject}"),
-        );
+        ));
     }
     if !reads(projection, &envelope.aggregate) {
-        return Delivered::Skip(seq);
+        return Read::Done(Delivered::Skip(seq));
     }
-    match Event::decode(&envelope) {
-        Ok(event) => Delivered::Event(Applied {
-            seq,
-            envelope,
-            event,
-        }),
-        Err(e) if e.is_unknown() => Delivered::Unknown {
-            seq,
-            reason: e.to_string(),
-        },
-        Err(e) => park(Some(&envelope), format!("undecodable event: {e}")),
-    }
+    Read::Envelope { seq, envelope }
 }
