@@ -1,5 +1,6 @@
 //! The admin door's envelope: `{"error": "<Kind>", "message": …}`.
 
+use command::{CommandError, DomainError, StoreError};
 use projection::DbError;
 use serde_json::json;
 use tracing::{error, warn};
@@ -46,6 +47,40 @@ impl AdminError {
 
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "NotFound", "no such admin resource")
+    }
+
+    /// No user of that name (`None`: a name no user can have).
+    pub fn no_such_user(username: Option<&str>) -> Self {
+        let message = match username {
+            Some(name) => format!("no user named {name}"),
+            None => "no such user".to_string(),
+        };
+        Self::new(StatusCode::NOT_FOUND, "NotFound", message)
+    }
+
+    /// A refused or failed command on user `username`.
+    pub fn command(e: CommandError, username: &str) -> Self {
+        match e {
+            CommandError::Domain(DomainError::NotFound) => Self::no_such_user(Some(username)),
+            CommandError::KeyReused => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "KeyReused",
+                "this Idempotency-Key was already used with another request",
+            ),
+            CommandError::Conflict => Self::new(StatusCode::CONFLICT, "Conflict", e.to_string()),
+            CommandError::Store(StoreError::Unavailable(reason)) => {
+                warn!(%reason, "event store unavailable");
+                Self::unavailable()
+            }
+            other => {
+                error!(error = %other, "admin command failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal",
+                    "internal error",
+                )
+            }
+        }
     }
 
     pub fn unavailable() -> Self {

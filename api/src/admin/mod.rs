@@ -1,5 +1,6 @@
-//! Gantry's own door for centre admins (`/admin/*`): how far each read model is, and what
-//! could not be applied. Every route needs an admin's `Authorization: Bearer` token.
+//! Gantry's own door for centre admins (`/admin/*`): how far each read model is, what
+//! could not be applied, and forgetting a user's personal data. Every route needs an
+//! admin's `Authorization: Bearer` token.
 //!
 //! Decisions:
 //! - Errors are `{"error": "<Kind>", "message": …}` with the HTTP status of their kind
@@ -8,8 +9,15 @@
 //! - `lag` is how many sequences of the log lie past a projection's checkpoint. An idle
 //!   projection moves its checkpoint past other aggregates' events every few seconds, so a
 //!   lag that stays above zero means it is behind, halted, or not running.
+//! - `DELETE /admin/users/{username}/personal-data` (with or without a trailing slash)
+//!   forgets the user's email, phone, real name and LDAP uid (`UserForgotten`, and their
+//!   keys destroyed: `projection::personal`) and answers 204 with no body. An unknown user,
+//!   a deleted one, or a name no user can have is 404 `NotFound`. A user with nothing left
+//!   to forget (forgotten before, nothing personal written since) is 204 too, and appends
+//!   nothing. Data written while the forget is under way may be forgotten with it.
 
 mod errors;
+mod personal_data;
 mod projections;
 
 use std::sync::Arc;
@@ -34,9 +42,17 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let parked = path!("admin" / "parked")
         .and(warp::get())
         .and(ctx("/admin/parked"))
+        .and(app.clone())
+        .and(token.clone())
+        .then(projections::parked);
+    let forget = path!("admin" / "users" / String / "personal-data")
+        .and(warp::delete())
+        .and(ctx("/admin/users/{username}/personal-data"))
         .and(app)
         .and(token)
-        .then(projections::parked);
+        .then(
+            |username, ctx, app, token| personal_data::forget(ctx, app, username, token),
+        );
     let not_found =
         warp::path("admin")
             .and(ctx("unmatched"))
@@ -44,5 +60,12 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
                 ctx.answer(async { AdminError::not_found() }).await
             });
 
-    projections.or(parked).unify().or(not_found).unify().boxed()
+    projections
+        .or(parked)
+        .unify()
+        .or(forget)
+        .unify()
+        .or(not_found)
+        .unify()
+        .boxed()
 }
