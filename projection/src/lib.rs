@@ -9,6 +9,7 @@
 //! keys that seal personal data in the log: neither is a read model, nothing the log can
 //! rebuild.
 
+pub mod access;
 pub mod checkpoint;
 pub mod courses;
 pub mod credentials;
@@ -19,8 +20,8 @@ pub mod parked;
 pub mod personal;
 pub mod projector;
 pub mod registry;
-pub mod signing_key;
 pub mod status;
+pub mod token_keys;
 pub mod users;
 
 pub use db::{Database, DbError, Pool, Readers, refused_value, transient};
