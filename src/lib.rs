@@ -16,7 +16,7 @@ use command::{
     user::{Details, NewUser, UserCommand},
     values::{Password, Username},
 };
-use events::user::user_id;
+use events::{PersonalKeys, user::user_id};
 use futures::{Stream, StreamExt};
 use projection::{Database, checkpoint::Checkpoints, projector::Projector, registry};
 use tokio::task::JoinSet;
@@ -168,6 +168,11 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
     db.migrate()
         .await
         .context("cannot migrate the read models")?;
+    // Personal data is sealed where events become bytes (the store) and opened where bytes
+    // become events (the store, the projector), with the instance's key store.
+    let personal_keys: Arc<dyn PersonalKeys> =
+        Arc::new(projection::personal::KeyStore::new(db.pool.clone()));
+    let store = store.with_personal_keys(personal_keys.clone());
 
     let stop_doors = CancellationToken::new();
     let stop = CancellationToken::new();
@@ -182,7 +187,8 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
             store.stream().clone(),
             instance,
             checkpoints.clone(),
-        );
+        )
+        .with_personal_keys(personal_keys.clone());
         tasks.spawn(projector.run(registry::registered(), stop.clone()));
     }
     if roles.work {

@@ -17,6 +17,12 @@
 //!   it carries a release of the [`crate::admins`] roster, which counts the admins and is
 //!   where the rule is decided (its module docs say why there).
 //!
+//! Personal data (email, phone, real name, LDAP uid) is decided on in plaintext; the event
+//! store seals it in the log (`events::personal`). [`UserCommand::Forget`] erases it:
+//! `UserForgotten`, for an existing user only ([`DomainError::NotFound`] otherwise), and
+//! nothing at all when the log holds nothing personal of the user that an earlier forget did
+//! not already cover ([`Profile::personal_data`]).
+//!
 //! Passwords: a command that sets one carries the id of its credential, the argon2id hash
 //! already stored in the credential store by the caller (hashing is slow on purpose and runs
 //! before the command is decided). The event says only that a password was set, under which
@@ -26,7 +32,7 @@
 use events::user::{
     PasswordChanged, PasswordReset, TokensRevoked, UserAdminChanged, UserAudited, UserCreated,
     UserDeleted, UserDetailsChanged, UserEmailChanged, UserEvent, UserExtensionUpdated,
-    UserGroupsSet, UserRegistered, UserStatus, UserVirtualClustersSet,
+    UserForgotten, UserGroupsSet, UserRegistered, UserStatus, UserVirtualClustersSet,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -63,6 +69,9 @@ pub struct Profile {
     pub credential: Option<Uuid>,
     /// The last roster release an event of this user carried.
     pub release: Option<Uuid>,
+    /// Whether the log holds personal data of this user that no `UserForgotten` erased
+    /// (maybe none of it is current: a removed email stays in the history).
+    pub personal_data: bool,
 }
 
 impl Profile {
@@ -192,6 +201,8 @@ pub enum UserCommand {
     UpdateExtension(ExtensionChange),
     Delete,
     RevokeTokens(Caller),
+    /// Erase the user's personal data (an admin's decision, checked by the door).
+    Forget,
 }
 
 impl UserCommand {
@@ -230,6 +241,9 @@ impl Aggregate for User {
                 extension: r.extension.clone(),
                 credential: r.credential,
                 release: None,
+                personal_data: [&r.email, &r.phone, &r.real_name, &r.ldap_uid]
+                    .iter()
+                    .any(|v| !v.is_empty()),
             });
             return;
         }
@@ -247,6 +261,9 @@ impl Aggregate for User {
                 extension: c.extension.clone(),
                 credential: c.credential,
                 release: None,
+                personal_data: [&c.email, &c.phone, &c.real_name, &c.ldap_uid]
+                    .iter()
+                    .any(|v| !v.is_empty()),
             });
             return;
         }
@@ -265,7 +282,10 @@ impl Aggregate for User {
                     self.retired_credentials.push(old);
                 }
             }
-            UserEvent::UserEmailChanged(e) => profile.email.clone_from(&e.email),
+            UserEvent::UserEmailChanged(e) => {
+                profile.email.clone_from(&e.email);
+                profile.personal_data |= !e.email.is_empty();
+            }
             UserEvent::UserDetailsChanged(d) => {
                 for (field, value) in [
                     (&mut profile.phone, &d.phone),
@@ -274,8 +294,20 @@ impl Aggregate for User {
                 ] {
                     if let Some(value) = value {
                         field.clone_from(value);
+                        profile.personal_data |= !value.is_empty();
                     }
                 }
+            }
+            UserEvent::UserForgotten(_) => {
+                for field in [
+                    &mut profile.email,
+                    &mut profile.phone,
+                    &mut profile.real_name,
+                    &mut profile.ldap_uid,
+                ] {
+                    field.clear();
+                }
+                profile.personal_data = false;
             }
             UserEvent::UserAdminChanged(a) => {
                 profile.admin = a.admin;
@@ -360,6 +392,8 @@ impl Aggregate for User {
             }
             C::Delete if profile.admin => return Err(DomainError::AdminNotDeletable),
             C::Delete => UserEvent::UserDeleted(UserDeleted {}),
+            C::Forget if !profile.personal_data => return Ok(None),
+            C::Forget => UserEvent::UserForgotten(UserForgotten {}),
             C::RevokeTokens(by) => {
                 if !by.may_act_for(profile) {
                     return Err(DomainError::Forbidden);
@@ -879,6 +913,52 @@ mod tests {
         for (command, expected) in table {
             check(std::slice::from_ref(&jimmy), command, expected);
         }
+    }
+
+    #[test]
+    fn forgetting_erases_personal_data_once() {
+        let forgotten = || UserEvent::UserForgotten(UserForgotten {});
+        let email = |e: &str| UserEvent::UserEmailChanged(UserEmailChanged { email: e.into() });
+        let details = UserEvent::UserDetailsChanged(UserDetailsChanged {
+            ldap_uid: Some("jim".into()),
+            ..Default::default()
+        });
+        let jimmy = registered_event("jimmy");
+        let table = [
+            (vec![], Err(DomainError::NotFound)),
+            (vec![jimmy.clone()], Ok(Some(forgotten()))),
+            (vec![jimmy.clone(), forgotten()], Ok(None)),
+            // Nothing personal ever written: nothing to forget.
+            (vec![created_event("jimmy", false)], Ok(None)),
+            // A removed email is still in the history.
+            (
+                vec![created_event("jimmy", false), email("j@x"), email("")],
+                Ok(Some(forgotten())),
+            ),
+            // New data after a forget is forgotten again.
+            (
+                vec![jimmy.clone(), forgotten(), details],
+                Ok(Some(forgotten())),
+            ),
+            (
+                vec![jimmy.clone(), UserEvent::UserDeleted(UserDeleted {})],
+                Err(DomainError::NotFound),
+            ),
+        ];
+        for (history, expected) in table {
+            check(&history, UserCommand::Forget, expected);
+        }
+        let profile = state(&[jimmy, forgotten()]).profile.unwrap();
+        assert_eq!(
+            [
+                profile.email,
+                profile.phone,
+                profile.real_name,
+                profile.ldap_uid
+            ],
+            [String::new(), String::new(), String::new(), String::new()]
+        );
+        assert_eq!(profile.username, "jimmy", "the account stays");
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub fn all() -> Vec<(&'static str, u32, Value)> {
         ("PasswordChanged", 1, of::<user::PasswordChanged>()),
         ("PasswordReset", 1, of::<user::PasswordReset>()),
         ("UserEmailChanged", 1, of::<user::UserEmailChanged>()),
+        ("UserDetailsChanged", 1, of::<user::UserDetailsChanged>()),
         ("UserAdminChanged", 1, of::<user::UserAdminChanged>()),
         (
             "UserVirtualClustersSet",
@@ -39,6 +40,7 @@ pub fn all() -> Vec<(&'static str, u32, Value)> {
         ),
         ("UserDeleted", 1, of::<user::UserDeleted>()),
         ("TokensRevoked", 1, of::<user::TokensRevoked>()),
+        ("UserForgotten", 1, of::<user::UserForgotten>()),
         ("GroupCreated", 1, of::<group::GroupCreated>()),
         ("GroupUpdated", 1, of::<group::GroupUpdated>()),
         ("GroupDeleted", 1, of::<group::GroupDeleted>()),

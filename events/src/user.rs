@@ -8,6 +8,11 @@
 //! read as version 2 ([`UserEvent::upcast_one`]) with the hash replaced by the id of a
 //! credential derived from it ([`legacy_credential`]), under which the user directory moves
 //! the hash into the credential store the first time it meets the event.
+//!
+//! **Personal data is sealed.** A user's email, phone, real name and LDAP uid are personal
+//! ([`UserEvent::personal_fields`]): the event store seals them with the user's key as it
+//! writes and opens them as it reads (`events::personal`), so these types always hold
+//! plaintext, or an empty string where the key was destroyed by [`UserForgotten`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -31,6 +36,7 @@ pub enum UserEvent {
     UserExtensionUpdated(UserExtensionUpdated),
     UserDeleted(UserDeleted),
     TokensRevoked(TokensRevoked),
+    UserForgotten(UserForgotten),
 }
 
 impl DomainEvent for UserEvent {
@@ -49,12 +55,24 @@ impl DomainEvent for UserEvent {
         "UserExtensionUpdated",
         "UserDeleted",
         "TokensRevoked",
+        "UserForgotten",
     ];
 
     fn version(&self) -> u32 {
         match self {
             UserEvent::UserCreated(_) => 2,
             _ => 1,
+        }
+    }
+
+    /// A user's email, phone, real name and LDAP uid: sealed in the log with the user's key
+    /// (`events::personal`), erased by [`UserForgotten`].
+    fn personal_fields(event_type: &str) -> &'static [&'static str] {
+        match event_type {
+            "UserRegistered" | "UserCreated" => &["email", "phone", "real_name", "ldap_uid"],
+            "UserEmailChanged" => &["email"],
+            "UserDetailsChanged" => &["phone", "real_name", "ldap_uid"],
+            _ => &[],
         }
     }
 
@@ -248,6 +266,12 @@ pub struct UserDeleted {}
 /// Every token issued to the user before this event's `occurred_at` is void.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TokensRevoked {}
+
+/// The user's personal data (email, phone, real name, LDAP uid) is forgotten: the keys it
+/// was sealed with are destroyed, so every read of the log from now on shows it erased. The
+/// account and every other fact about it stay.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct UserForgotten {}
 
 const USER_NAMESPACE: Uuid = Uuid::from_u128(0x6a1f_2c3e_8b4d_4f5a_9c0e_1d2b_3a4c_5e6f);
 const LEGACY_CREDENTIAL_NAMESPACE: Uuid =

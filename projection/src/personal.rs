@@ -306,7 +306,10 @@ mod tests {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         let email = sealed.data["email"].as_str().unwrap();
-        assert!(email.starts_with(&format!("sealed:v1:{key_id}:")), "{email}");
+        assert!(
+            email.starts_with(&format!("sealed:v1:{key_id}:")),
+            "{email}"
+        );
         assert_eq!(sealed.data["ldap_uid"], "", "an empty value stays empty");
         assert_eq!(sealed.data["username"], "jimmy", "not personal");
         // A random nonce each time: the same value seals differently.

@@ -345,7 +345,11 @@ impl Run {
                     }
                 }
                 for one in read {
-                    if sender.send(Ok(one.decode(projection.as_ref()))).await.is_err() {
+                    if sender
+                        .send(Ok(one.decode(projection.as_ref())))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -598,7 +602,10 @@ impl Drop for ReadAhead {
 /// A message of the log read as far as its envelope, before its personal values are
 /// opened and its event decoded.
 enum Read {
-    Envelope { seq: u64, envelope: Envelope },
+    Envelope {
+        seq: u64,
+        envelope: Envelope,
+    },
     /// Nothing to decode: skipped or parked already.
     Done(Delivered),
 }

@@ -1,6 +1,11 @@
 //! The `users` read model: who exists, with which role, status and attributes, and which
 //! credential is their current password (never the hash: that is in
 //! [`crate::credentials`]).
+//!
+//! Personal columns (email, phone, real name, LDAP uid) hold what the projector opened: the
+//! plaintext, or an empty string where the user's key was destroyed. `UserForgotten` blanks
+//! them and destroys the user's keys in the same transaction ([`crate::personal`]), so the
+//! destruction is certain once the event is in the log, and every rebuild blanks them again.
 
 use chrono::{DateTime, Utc};
 use events::{
@@ -13,7 +18,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::{
-    DbError, Pool, credentials,
+    DbError, Pool, credentials, personal,
     registry::{Applied, Projection, Tx},
 };
 
@@ -128,6 +133,7 @@ const VIRTUAL_CLUSTERS: &str = update_user!("virtual_clusters = $4");
 const GROUPS: &str = update_user!("groups = $4");
 const EXTENSION: &str = update_user!("extension = $4");
 const TOKENS_REVOKED: &str = update_user!("tokens_revoked_at = $2");
+const FORGOTTEN: &str = update_user!("email = '', phone = '', real_name = '', ldap_uid = ''");
 const DELETE: &str = "DELETE FROM users WHERE user_id = $1";
 
 /// The access row of a user as their directory row now is; a user without one is marked
@@ -268,6 +274,11 @@ async fn apply_one(tx: &Tx<'_>, applied: &Applied) -> Result<(), tokio_postgres:
             change.update(EXTENSION, &[&extension]).await?
         }
         UserEvent::TokensRevoked(_) => change.update(TOKENS_REVOKED, &[]).await?,
+        UserEvent::UserForgotten(_) => {
+            change.update(FORGOTTEN, &[]).await?;
+            // The keys made up to the forget; data written after it has a fresh one.
+            personal::destroy_in(tx, change.id, change.at).await?;
+        }
         UserEvent::UserDeleted(_) => {
             let statement = tx.prepare_cached(DELETE).await?;
             tx.execute(&statement, &[&change.id]).await?;

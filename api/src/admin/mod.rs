@@ -50,9 +50,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(ctx("/admin/users/{username}/personal-data"))
         .and(app)
         .and(token)
-        .then(
-            |username, ctx, app, token| personal_data::forget(ctx, app, username, token),
-        );
+        .then(|username, ctx, app, token| personal_data::forget(ctx, app, username, token));
     let not_found =
         warp::path("admin")
             .and(ctx("unmatched"))

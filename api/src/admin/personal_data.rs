@@ -23,7 +23,7 @@ pub async fn forget(
     token: Option<String>,
 ) -> Response {
     ctx.answer(async {
-        let caller = admin(&app.tokens, token)?;
+        let caller = admin(&app, token)?;
         // A name no user can have is nobody's: the same 404 as an unknown user.
         let username =
             Username::parse(username.as_str()).map_err(|_| AdminError::no_such_user(None))?;
