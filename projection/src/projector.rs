@@ -338,11 +338,11 @@ impl Run {
                         _ => None,
                     })
                     .collect();
-                if !sealed.is_empty() {
-                    if let Err(e) = keys.open(sealed).await {
-                        let _ = sender.send(Err(e.into())).await;
-                        return;
-                    }
+                if !sealed.is_empty()
+                    && let Err(e) = keys.open(sealed).await
+                {
+                    let _ = sender.send(Err(e.into())).await;
+                    return;
                 }
                 for one in read {
                     if sender
@@ -606,15 +606,18 @@ enum Read {
         seq: u64,
         envelope: Envelope,
     },
-    /// Nothing to decode: skipped or parked already.
-    Done(Delivered),
+    /// An event of an aggregate the projection does not read.
+    Skip(u64),
+    /// Unreadable already.
+    Park(ParkedEvent),
 }
 
 impl Read {
     /// What `projection` makes of it.
     fn decode(self, projection: &dyn Projection) -> Delivered {
         let (seq, envelope) = match self {
-            Read::Done(delivered) => return delivered,
+            Read::Skip(seq) => return Delivered::Skip(seq),
+            Read::Park(parked) => return Delivered::Park(parked),
             Read::Envelope { seq, envelope } => (seq, envelope),
         };
         match Event::decode(&envelope) {
@@ -627,30 +630,30 @@ impl Read {
                 seq,
                 reason: e.to_string(),
             },
-            Err(e) => park(
+            Err(e) => Delivered::Park(parked(
                 projection,
                 seq,
                 Some(&envelope),
                 format!("undecodable event: {e}"),
-            ),
+            )),
         }
     }
 }
 
-fn park(
+fn parked(
     projection: &dyn Projection,
     seq: u64,
     envelope: Option<&Envelope>,
     error: String,
-) -> Delivered {
-    Delivered::Park(ParkedEvent {
+) -> ParkedEvent {
+    ParkedEvent {
         consumer: projection.name().to_string(),
         seq,
         aggregate: envelope.map(|e| e.aggregate.clone()),
         aggregate_id: envelope.map(|e| e.aggregate_id.clone()),
         event_type: envelope.map(|e| e.event_type.clone()),
         error,
-    })
+    }
 }
 
 /// The envelope of the message at `seq` on `subject`, if `projection` reads it.
@@ -658,7 +661,7 @@ fn read_message(projection: &dyn Projection, seq: u64, subject: &str, payload: &
     let envelope = match Envelope::from_bytes(payload) {
         Ok(envelope) => envelope,
         Err(e) => {
-            return Read::Done(park(
+            return Read::Park(parked(
                 projection,
                 seq,
                 None,
@@ -674,7 +677,7 @@ fn read_message(projection: &dyn Projection, seq: u64, subject: &str, payload: &
             Some(envelope.aggregate_id.as_str()),
         )
     {
-        return Read::Done(park(
+        return Read::Park(parked(
             projection,
             seq,
             Some(&envelope),
@@ -682,7 +685,7 @@ fn read_message(projection: &dyn Projection, seq: u64, subject: &str, payload: &
         ));
     }
     if !reads(projection, &envelope.aggregate) {
-        return Read::Done(Delivered::Skip(seq));
+        return Read::Skip(seq);
     }
     Read::Envelope { seq, envelope }
 }
