@@ -437,7 +437,8 @@ async fn an_instance_that_kept_hashes_in_its_read_model_logs_in_after_the_upgrad
                  id integer PRIMARY KEY CHECK (id = 1), key bytea NOT NULL);
              INSERT INTO token_signing_key SELECT 1, key FROM token_keys LIMIT 1;
              DROP TABLE token_keys;
-             DELETE FROM refinery_schema_history WHERE version IN (3, 4);",
+             DROP TABLE personal_keys;
+             DELETE FROM refinery_schema_history WHERE version IN (3, 4, 5);",
         )
         .await
         .unwrap();
