@@ -362,3 +362,43 @@ pub async fn effective_admins(pool: &Pool) -> Result<Vec<AdminRow>, DbError> {
         })
         .collect())
 }
+
+// Queries of the OpenPAI door's user reads.
+
+/// Every user, by username.
+pub async fn all(pool: &Pool) -> Result<Vec<UserRow>, DbError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT user_id, username, admin, status, email, phone, real_name, ldap_uid,
+                    virtual_clusters, groups, extension, credential, admin_release,
+                    tokens_revoked_at, created_at
+             FROM users ORDER BY username",
+        )
+        .await?;
+    Ok(client
+        .query(&statement, &[])
+        .await?
+        .iter()
+        .map(|row| UserRow {
+            user_id: row.get(0),
+            username: row.get(1),
+            admin: row.get(2),
+            status: UserStatus::parse(row.get(3)).unwrap_or(UserStatus::Disabled),
+            email: row.get(4),
+            phone: row.get(5),
+            real_name: row.get(6),
+            ldap_uid: row.get(7),
+            virtual_clusters: row.get(8),
+            groups: row.get(9),
+            extension: match row.get::<_, Value>(10) {
+                Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            },
+            credential: row.get(11),
+            admin_release: row.get(12),
+            tokens_revoked_at: row.get(13),
+            created_at: row.get(14),
+        })
+        .collect())
+}

@@ -35,8 +35,12 @@
 //!   names its credential.
 
 mod errors;
+mod groups;
+mod params;
 mod token;
+mod user_updates;
 mod users;
+mod virtual_clusters;
 
 use std::sync::Arc;
 
@@ -63,7 +67,8 @@ fn api_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let info = path!("api" / "v1")
         .and(warp::get())
         .and(ctx("/api/v1"))
-        .then(cluster_info);
+        .then(cluster_info)
+        .boxed();
     let token = path!("api" / "v1" / "token")
         .and(warp::post())
         .and(ctx("/api/v1/token"))
@@ -71,14 +76,8 @@ fn api_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(warp::addr::remote())
         .and(context::header_text("content-type"))
         .and(body::bytes())
-        .then(token::issue);
-    let create_user = path!("api" / "v2" / "user")
-        .and(warp::post())
-        .and(ctx("/api/v2/user"))
-        .and(app)
-        .and(auth::authorization())
-        .and(body::bytes())
-        .then(users::create);
+        .then(token::issue)
+        .boxed();
     let not_found =
         warp::path("api")
             .and(ctx("unmatched"))
@@ -88,9 +87,178 @@ fn api_routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
 
     info.or(token)
         .unify()
-        .or(create_user)
+        .or(user_routes(app.clone().boxed()))
+        .unify()
+        .or(group_routes(app.boxed()))
         .unify()
         .or(not_found)
+        .unify()
+        .boxed()
+}
+
+type AppFilter = BoxedFilter<(Arc<App>,)>;
+
+/// `/api/v2/user[/:username[/…]]`.
+fn user_routes(app: AppFilter) -> BoxedFilter<(Response,)> {
+    let ctx = |route| context::request_context("pai", route);
+    let token = auth::authorization;
+
+    let list = path!("api" / "v2" / "user")
+        .and(warp::get())
+        .and(ctx("/api/v2/user"))
+        .and(app.clone())
+        .and(token())
+        .then(users::list)
+        .boxed();
+    let create = path!("api" / "v2" / "user")
+        .and(warp::post())
+        .and(ctx("/api/v2/user"))
+        .and(app.clone())
+        .and(token())
+        .and(body::bytes())
+        .then(users::create)
+        .boxed();
+    let get = path!("api" / "v2" / "user" / String)
+        .and(warp::get())
+        .and(ctx("/api/v2/user/:username"))
+        .and(app.clone())
+        .and(token())
+        .then(users::get)
+        .boxed();
+    let delete = path!("api" / "v2" / "user" / String)
+        .and(warp::delete())
+        .and(ctx("/api/v2/user/:username"))
+        .and(app.clone())
+        .and(token())
+        .then(users::delete)
+        .boxed();
+    let password = path!("api" / "v2" / "user" / String / "password")
+        .and(warp::put())
+        .and(ctx("/api/v2/user/:username/password"))
+        .and(app.clone())
+        .and(warp::addr::remote())
+        .and(token())
+        .and(body::bytes())
+        .then(user_updates::password)
+        .boxed();
+    macro_rules! update {
+        ($method:expr, $segment:literal, $handler:path) => {
+            path!("api" / "v2" / "user" / String / $segment)
+                .and($method)
+                .and(ctx(concat!("/api/v2/user/:username/", $segment)))
+                .and(app.clone())
+                .and(token())
+                .and(body::bytes())
+                .then($handler)
+                .boxed()
+        };
+    }
+    let virtual_cluster = update!(warp::put(), "virtualcluster", user_updates::virtual_cluster);
+    let email = update!(warp::put(), "email", user_updates::email);
+    let set_admin = update!(warp::put(), "admin", user_updates::set_admin);
+    let extension = update!(warp::put(), "extension", user_updates::extension);
+    let grouplist = update!(warp::put(), "grouplist", user_updates::grouplist);
+    let add_group = update!(warp::put(), "group", user_updates::add_group);
+    let remove_group = update!(warp::delete(), "group", user_updates::remove_group);
+
+    list.or(create)
+        .unify()
+        .or(get)
+        .unify()
+        .or(delete)
+        .unify()
+        .or(password)
+        .unify()
+        .or(virtual_cluster)
+        .unify()
+        .or(email)
+        .unify()
+        .or(set_admin)
+        .unify()
+        .or(extension)
+        .unify()
+        .or(grouplist)
+        .unify()
+        .or(add_group)
+        .unify()
+        .or(remove_group)
+        .unify()
+        .boxed()
+}
+
+/// `/api/v2/group[/:groupname[/…]]`.
+fn group_routes(app: AppFilter) -> BoxedFilter<(Response,)> {
+    let ctx = |route| context::request_context("pai", route);
+    let token = auth::authorization;
+
+    let list = path!("api" / "v2" / "group")
+        .and(warp::get())
+        .and(ctx("/api/v2/group"))
+        .and(app.clone())
+        .and(token())
+        .then(groups::list)
+        .boxed();
+    let create = path!("api" / "v2" / "group")
+        .and(warp::post())
+        .and(ctx("/api/v2/group"))
+        .and(app.clone())
+        .and(token())
+        .and(body::bytes())
+        .then(groups::create)
+        .boxed();
+    let get = path!("api" / "v2" / "group" / String)
+        .and(warp::get())
+        .and(ctx("/api/v2/group/:groupname"))
+        .and(app.clone())
+        .and(token())
+        .then(groups::get)
+        .boxed();
+    let delete = path!("api" / "v2" / "group" / String)
+        .and(warp::delete())
+        .and(ctx("/api/v2/group/:groupname"))
+        .and(app.clone())
+        .and(token())
+        .then(groups::delete)
+        .boxed();
+    let attribute = path!("api" / "v2" / "group" / String / "extension" / ..)
+        .and(warp::path::tail())
+        .and(warp::put())
+        .and(ctx("/api/v2/group/:groupname/extension/*"))
+        .and(app.clone())
+        .and(token())
+        .and(body::bytes())
+        .then(groups::extension_attribute)
+        .boxed();
+    macro_rules! update {
+        ($segment:literal, $handler:path) => {
+            path!("api" / "v2" / "group" / String / $segment)
+                .and(warp::put())
+                .and(ctx(concat!("/api/v2/group/:groupname/", $segment)))
+                .and(app.clone())
+                .and(token())
+                .and(body::bytes())
+                .then($handler)
+                .boxed()
+        };
+    }
+    let extension = update!("extension", groups::extension);
+    let description = update!("description", groups::set_description);
+    let external_name = update!("externalname", groups::set_external_name);
+
+    list.or(create)
+        .unify()
+        .or(get)
+        .unify()
+        .or(delete)
+        .unify()
+        // The whole extension before one attribute of it: an empty tail is the whole.
+        .or(extension)
+        .unify()
+        .or(attribute)
+        .unify()
+        .or(description)
+        .unify()
+        .or(external_name)
         .unify()
         .boxed()
 }
