@@ -8,5 +8,6 @@ mod lifecycle;
 mod login;
 mod operations;
 mod pai;
+mod pai_users;
 mod workers;
 mod write_path;
