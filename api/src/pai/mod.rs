@@ -33,6 +33,48 @@
 //!   such rule).
 //! - `POST /api/v2/user` keeps the password's hash in the credential store; the event only
 //!   names its credential.
+//!
+//! Users and groups (`users`, `user_updates`, `groups`):
+//! - Who may do what: any signed-in user reads every user and group (OpenPAI's rule); a
+//!   user changes their own password, email and extension; everything else is an admin's.
+//!   Authorization uses the caller's current role, never the token's. A user's email is
+//!   personal: only they and admins see it, others see `""` (as for a user who gave none).
+//! - Reads the document omits, in OpenPAI's shapes, ordered by name: `GET /api/v2/user` and
+//!   `/:username` answer `{"username", "grouplist", "email", "virtualCluster", "admin",
+//!   "extension"}`; `GET /api/v2/group` and `/:groupname` answer `{"groupname",
+//!   "description", "externalName", "extension"}`.
+//! - A name in the path is percent-decoded; a malformed one is 400 `InvalidParametersError`.
+//!   A user of the path that does not exist is 404 `NoUserError`, worded as the document
+//!   words it per endpoint ("User NAME is not found." for delete, password and the reads,
+//!   "User NAME not found." for the other updates); a group of the path is 404
+//!   `NoGroupError`, "Group NAME is not found.". A group or virtual cluster named in a body
+//!   that does not exist is 400 (`NoGroupError`, `NoVirtualClusterError`), as the document
+//!   answers the virtual cluster. A group name taken is 409 `ConflictGroupError`, "Group
+//!   name NAME already exists.". A known path with another method is 404 `NotFoundError`.
+//! - Virtual clusters are not managed yet: `default` exists and is the only one
+//!   (`virtual_clusters::existing`), checked at creation too.
+//! - Password: whose password a caller may change is the domain's rule, asked before
+//!   anything is hashed. A non-admin sends `oldPassword` (missing: 400), checked as a login
+//!   is (throttled; wrong: 403 "Pls input the correct password."); an admin needs none.
+//! - Email: `""` removes it. Its answer keeps the document's words, "Update user
+//!   virtualCluster data successfully.", and so does a group's extension ("group is created
+//!   successfully"): the document is what clients were given.
+//! - An extension update (user or group) sets the keys sent and keeps the others, as
+//!   OpenPAI did. An attribute by path (`/extension/acls/virtualClusters`) makes the objects
+//!   on its way; 1 to 16 non-empty keys; through a value that is not an object is 400;
+//!   `data` is required (`null` sets null). A group's `acls.admin` must be a boolean and
+//!   `acls.virtualClusters` names of virtual clusters, whichever way they are set.
+//! - Admin flag: a demotion goes through the admins roster (`command::admins`); an admin
+//!   may demote themself while another remains; an admin is never deleted (demote first).
+//!   A deleted user's password hashes are forgotten.
+//! - A user's groups are labels: joining needs the group to exist, leaving does not;
+//!   deleting a group leaves users' grouplists as they are; a group's `acls` do not (yet)
+//!   grant its members admin rights or virtual clusters. There are no built-in groups
+//!   (OpenPAI's `default` and `admingroup` came with its deployment). Joining or leaving one
+//!   group sets the user's whole list from their current one (`UserGroupsSet`): two such
+//!   changes of one user at the same instant may lose one.
+//! - `DELETE /api/v2/group/:groupname` reads no body (the document shows one it does not
+//!   need). A group's description may be empty; an empty `externalName` removes it.
 
 mod errors;
 mod groups;
