@@ -9,5 +9,6 @@ mod login;
 mod operations;
 mod pai;
 mod pai_users;
+mod tokens;
 mod workers;
 mod write_path;

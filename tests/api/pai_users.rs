@@ -356,6 +356,9 @@ async fn a_user_changes_their_own_password_and_an_admin_anyones() {
         (201, message("update user password successfully."))
     );
     assert!(app.try_login("alice", "alice-secret", 60).await.is_none());
+    // A new password voids the tokens issued before it.
+    let (status, body) = call(&app, Method::GET, "/api/v2/user/alice", Some(&alice), None).await;
+    assert_eq!((status, body), (401, guest()));
     let alice = app.login("alice", "alice-second", 3600).await;
 
     let (status, body) = call(

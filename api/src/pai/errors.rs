@@ -247,9 +247,9 @@ impl Reply for PaiError {
     }
 }
 
-/// The signed-in caller behind `Authorization`, as they are now.
+/// The signed-in caller behind `Authorization`, as they are now (`App::authenticate`).
 pub fn signed_in(app: &App, header: Option<String>) -> Result<Principal, PaiError> {
-    Ok(app.tokens.verify_bearer(header.as_deref())?)
+    Ok(app.authenticate(header.as_deref())?)
 }
 
 /// The signed-in caller, who must be an admin now.

@@ -7,7 +7,7 @@ use std::{net::SocketAddr, sync::Arc};
 use command::{
     Aggregate, CommandError,
     admins::{SeenAdmin, execute_guarded},
-    user::{AdminChange, Caller, ExtensionChange, PasswordChange, UserCommand},
+    user::{AdminChange, ExtensionChange, PasswordChange, UserCommand},
     values::{Email, GroupName, InvalidValue, Password, Username, VirtualCluster},
 };
 use events::{DomainEvent, user::UserEvent, user::user_id};
@@ -43,14 +43,6 @@ fn created(message: impl Into<String>) -> Response {
 /// The path's username.
 fn target(username: &str) -> Result<Username, PaiError> {
     params::username(&params::decoded(username)?)
-}
-
-/// The rules' view of the caller.
-fn caller_of(principal: &Principal) -> Result<Caller, PaiError> {
-    Ok(Caller {
-        username: Username::parse(principal.username.as_str()).map_err(PaiError::unknown)?,
-        admin: principal.admin,
-    })
 }
 
 /// A user acts on their own email and extension; an admin on anyone's.
@@ -100,7 +92,7 @@ pub async fn password(
             .map_err(|e| PaiError::value(renamed(e, "newPassword"), None))?;
         let username = target(&username)?;
         let id = user_id(username.as_str());
-        let by = caller_of(&principal)?;
+        let by = principal.caller();
         let whose = Target::User(username.as_str(), Missing::IsNotFound);
 
         let user = app
