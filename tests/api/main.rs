@@ -9,6 +9,7 @@ mod lifecycle;
 mod login;
 mod operations;
 mod pai;
+mod pai_users;
 mod tokens;
 mod workers;
 mod write_path;
