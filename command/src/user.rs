@@ -107,6 +107,16 @@ impl Caller {
     fn may_act_for(&self, profile: &Profile) -> bool {
         self.admin || self.username.as_str() == profile.username
     }
+
+    /// Whether this caller may act on something of `owner`'s (their course, their job): only
+    /// the owner, or an admin.
+    pub fn may_act_as(&self, owner: &str) -> Result<(), DomainError> {
+        if self.admin || self.username.as_str() == owner {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden)
+        }
+    }
 }
 
 /// What a user tells about themself, at registration or creation.
@@ -198,6 +208,11 @@ pub enum UserCommand {
     SetAdmin(AdminChange),
     SetVirtualClusters(Vec<VirtualCluster>),
     SetGroups(Vec<GroupName>),
+    /// Adds one group, keeping the others: decided on the user's groups as the log has
+    /// them, so two at once both count.
+    JoinGroup(GroupName),
+    /// Removes one group, keeping the others.
+    LeaveGroup(GroupName),
     UpdateExtension(ExtensionChange),
     Delete,
     RevokeTokens(Caller),
@@ -375,6 +390,26 @@ impl Aggregate for User {
                 if groups == profile.groups {
                     return Ok(None);
                 }
+                UserEvent::UserGroupsSet(UserGroupsSet { groups })
+            }
+            C::JoinGroup(group) => {
+                if profile.groups.iter().any(|g| g == group.as_ref()) {
+                    return Ok(None);
+                }
+                let mut groups = profile.groups.clone();
+                groups.push(group.to_string());
+                UserEvent::UserGroupsSet(UserGroupsSet { groups })
+            }
+            C::LeaveGroup(group) => {
+                if !profile.groups.iter().any(|g| g == group.as_ref()) {
+                    return Ok(None);
+                }
+                let groups = profile
+                    .groups
+                    .iter()
+                    .filter(|g| *g != group.as_ref())
+                    .cloned()
+                    .collect();
                 UserEvent::UserGroupsSet(UserGroupsSet { groups })
             }
             C::UpdateExtension(change) => {
@@ -890,6 +925,16 @@ mod tests {
             ),
             (audit(UserStatus::Approved, None), Ok(None)),
             (set_admin(false, None), Ok(None)),
+            (
+                UserCommand::LeaveGroup(GroupName::parse("g1").unwrap()),
+                Ok(None),
+            ),
+            (
+                UserCommand::JoinGroup(GroupName::parse("g1").unwrap()),
+                Ok(Some(UserEvent::UserGroupsSet(UserGroupsSet {
+                    groups: vec!["g1".into()],
+                }))),
+            ),
             (
                 UserCommand::ChangeDetails(DetailsChange {
                     phone: Some(None),
