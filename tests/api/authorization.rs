@@ -183,6 +183,13 @@ fn table() -> Vec<Row> {
         row(Pai, "DELETE", "/api/v2/group/nogroup", Admin),
         row(Gantry, "GET", "/admin/projections", Admin),
         row(Gantry, "GET", "/admin/parked", Admin),
+        row(
+            Gantry,
+            "DELETE",
+            "/admin/users/{theirs}/personal-data",
+            Admin,
+        )
+        .on(Resource::User),
         row(Metrics, "GET", "/metrics", Open),
     ]
 }

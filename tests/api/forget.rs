@@ -182,6 +182,15 @@ async fn a_forgotten_user_keeps_the_account_and_loses_the_personal_data() {
     .await;
     assert!(shown, "{:?}", personal_columns(&app, "jimmy").await);
 
+    let (status, body) = app
+        .send(app.admin(app.http.get(app.url("/api/v2/user/jimmy"))))
+        .await;
+    assert_eq!(
+        (status, body["email"].as_str()),
+        (200, Some(EMAIL)),
+        "{body}"
+    );
+
     // Sealed in the log from the start: no value in clear in any message.
     let log_before = whole_log(&app).await;
     for message in &log_before {
@@ -336,7 +345,20 @@ async fn a_forgotten_user_keeps_the_account_and_loses_the_personal_data() {
             json!({"team": "vision"})
         )
     );
-    for path in ["/admin/projections", "/admin/parked"] {
+    let (status, body) = app
+        .send(app.admin(app.http.get(app.url("/api/v2/user/jimmy"))))
+        .await;
+    assert_eq!(
+        (status, &body["email"], &body["virtualCluster"]),
+        (200, &json!("jimmy.new@example.org"), &json!(["default"])),
+        "{body}"
+    );
+    for path in [
+        "/api/v2/user",
+        "/api/v2/user/jimmy",
+        "/admin/projections",
+        "/admin/parked",
+    ] {
         let (status, body) = app.send(app.admin(app.http.get(app.url(path)))).await;
         assert_eq!(status, 200, "{body}");
         answers.push(body.to_string());
