@@ -20,8 +20,8 @@
 //!   `Authorization: Bearer <token>` as the document says. No header → 401 "Authorization
 //!   header is missing"; another scheme (`Token x`, a bare token) or no token → 401 "…is not
 //!   Bearer Token format…"; a token that is not valid, revoked, or whose user was deleted,
-//!   is pending or disabled → 403 "Invalid API token" (the status said after a colon for
-//!   the last two); an expired one → 403 "Access token expired".
+//!   is pending or disabled → 403 "Invalid API token"; an expired one → 403 "Access token
+//!   expired".
 //! - `GET /v1/health/kubernetesAuth` checks the token, then answers 501 "List Node fail: …":
 //!   a door never calls Kubernetes, and no read model holds the nodes yet.
 //! - The proxy (`/v1/proxy/*`, [`proxy`]) fronts Gantry's own OAuth2 provider (`crate::oauth`
@@ -34,8 +34,9 @@
 //!   invalid_grant: …" (the document's 500 was its provider's failure passed on).
 //! - `refresh` answers a new access token and the refresh token it was given.
 //! - `introspection` takes `{"token"}` (or `{"refresh_token"}`, as the document's sample
-//!   sends) and answers RFC 7662: an inactive token (invalid, expired, revoked, its user
-//!   gone, pending or disabled) is 200 `{"active": false}`. For an active token, `role` is
+//!   sends) and answers RFC 7662 for access tokens: an inactive one (invalid, expired,
+//!   revoked, its user gone, pending or disabled) and a refresh token are 200
+//!   `{"active": false}`. For an active token, `role` is
 //!   `admin` or `user` from the user's current state, `scope` is `read_write`, `client_id`
 //!   the client its code was issued to (`null` for a token from another door's login), and
 //!   `exp` the access token's expiry in seconds since the epoch.

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tracing::{error, warn};
 use warp::{
+    Reply,
     http::StatusCode,
     reply::{Response, json},
 };
@@ -190,8 +191,8 @@ fn refused(e: AuthError) -> &'static str {
     }
 }
 
-/// RFC 7662: an active token's facts, else only `"active": false` (invalid, expired,
-/// revoked, or its user deleted, pending or disabled).
+/// RFC 7662: an active access token's facts, else only `"active": false` (invalid,
+/// expired, revoked, a refresh token, or its user deleted, pending or disabled).
 pub async fn introspection(
     ctx: RequestContext,
     app: Arc<App>,
@@ -207,8 +208,12 @@ pub async fn introspection(
         if token.is_empty() {
             return Err(CourseError::parse("token is empty"));
         }
-        let Ok((who, exp)) = app.introspect(&token) else {
-            return Ok(json(&json!({ "active": false })).into_response());
+        let inactive = || Ok(json(&json!({ "active": false })).into_response());
+        let Ok(who) = app.authenticate(Some(&format!("Bearer {token}"))) else {
+            return inactive();
+        };
+        let Ok(exp) = app.tokens.verify(&token).map(|claims| claims.expires_at()) else {
+            return inactive();
         };
         let grant = oauth_codes::client_of(&app.db.pool, &token)
             .await
