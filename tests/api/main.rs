@@ -9,5 +9,6 @@ mod login;
 mod operations;
 mod pai;
 mod proxy;
+mod tokens;
 mod workers;
 mod write_path;
