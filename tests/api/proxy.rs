@@ -7,7 +7,9 @@ use std::time::Duration;
 use gantry::Roles;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, eventually, fresh_instance, settings, spawn_gantry, spawn_with};
+use crate::helpers::{
+    TestApp, ctx, eventually, fresh_instance, settings, spawn_gantry, spawn_with,
+};
 
 const CLIENT: &str = "test_client_1";
 const REDIRECT: &str = "http://127.0.0.1:9/callback";
@@ -178,7 +180,10 @@ async fn a_login_through_the_form_gives_tokens_the_course_door_accepts_until_log
     let (status, tokens) = exchange(&app, &code).await;
     assert_eq!(status, 200, "{tokens}");
     let access = tokens["token"].as_str().expect("token").to_string();
-    let refresh = tokens["refresh_token"].as_str().expect("refresh").to_string();
+    let refresh = tokens["refresh_token"]
+        .as_str()
+        .expect("refresh")
+        .to_string();
     assert_eq!(tokens["token_type"], "Bearer");
     let expires_in = tokens["expires_in"].as_i64().unwrap();
     assert!((3590..=3600).contains(&expires_in), "{tokens}");
@@ -225,6 +230,12 @@ async fn a_login_through_the_form_gives_tokens_the_course_door_accepts_until_log
         })
     );
 
+    // Introspection is of access tokens.
+    assert_eq!(
+        introspect(&app, &refresh).await,
+        (200, json!({ "active": false }))
+    );
+
     // A refresh gives a new access token of the same client; the refresh token stays.
     let (status, renewed) = post(
         &app,
@@ -251,10 +262,18 @@ async fn a_login_through_the_form_gives_tokens_the_course_door_accepts_until_log
             kubernetes_auth(&app, Some(&format!("Bearer {token}"))).await,
             (403, invalid_token())
         );
-        assert_eq!(introspect(&app, token).await, (200, json!({ "active": false })));
+        assert_eq!(
+            introspect(&app, token).await,
+            (200, json!({ "active": false }))
+        );
     }
     assert_eq!(
-        post(&app, "/v1/proxy/refresh", json!({ "refresh_token": refresh })).await,
+        post(
+            &app,
+            "/v1/proxy/refresh",
+            json!({ "refresh_token": refresh })
+        )
+        .await,
         (
             400,
             json!({ "error": true,
@@ -271,7 +290,9 @@ async fn a_login_through_the_form_gives_tokens_the_course_door_accepts_until_log
     let (status, tokens) = exchange(&app, &code).await;
     assert_eq!(status, 200, "{tokens}");
     assert_eq!(
-        list_courses(&app, tokens["token"].as_str().unwrap()).await.0,
+        list_courses(&app, tokens["token"].as_str().unwrap())
+            .await
+            .0,
         200
     );
 }
@@ -326,7 +347,10 @@ async fn a_code_is_exchanged_once_even_across_two_serve_processes() {
     let db = first.database().await;
     let client = db.pool.get().await.unwrap();
     let rows = client
-        .query("SELECT code_hash, client_id, redirect_uri, username FROM oauth_codes", &[])
+        .query(
+            "SELECT code_hash, client_id, redirect_uri, username FROM oauth_codes",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(rows.len(), 1);
@@ -334,8 +358,16 @@ async fn a_code_is_exchanged_once_even_across_two_serve_processes() {
     assert_eq!(hash.len(), 32);
     assert!(!String::from_utf8_lossy(&hash).contains(&code));
     assert_eq!(
-        (rows[0].get::<_, String>(1), rows[0].get::<_, String>(2), rows[0].get::<_, String>(3)),
-        (CLIENT.to_string(), REDIRECT.to_string(), "jimmy".to_string())
+        (
+            rows[0].get::<_, String>(1),
+            rows[0].get::<_, String>(2),
+            rows[0].get::<_, String>(3)
+        ),
+        (
+            CLIENT.to_string(),
+            REDIRECT.to_string(),
+            "jimmy".to_string()
+        )
     );
     assert_eq!(exchange(&second, &code).await.0, 200);
     let left: i64 = client
@@ -380,7 +412,10 @@ async fn a_wrong_password_shows_the_form_again_and_gives_no_code() {
     let app = spawn_gantry().await;
     create_user(&app, "jimmy", "jimmy-password", false).await;
 
-    for (username, password) in [("jimmy", "not-the-password"), ("<b>nobody</b>", "x")] {
+    for (username, password) in [
+        ("jimmy", "not-the-password"),
+        ("<b>nobody</b>", "nobody-guess"),
+    ] {
         let (status, headers, page) = sign_in_form(&app, username, password).await;
         assert_eq!(status, 401, "{page}");
         assert!(headers.get("location").is_none());
@@ -388,14 +423,20 @@ async fn a_wrong_password_shows_the_form_again_and_gives_no_code() {
             page.contains(r#"<p class="error" role="alert">Wrong username or password.</p>"#),
             "{page}"
         );
-        assert!(!page.contains(password), "the password is never shown: {page}");
+        assert!(
+            !page.contains(password),
+            "the password is never shown: {page}"
+        );
         assert!(
             page.contains(r#"<input type="hidden" name="state" value="s-1">"#),
             "{page}"
         );
     }
-    let (_, _, page) = sign_in_form(&app, "<b>nobody</b>", "x").await;
-    assert!(page.contains(r#"value="&lt;b&gt;nobody&lt;/b&gt;""#), "{page}");
+    let (_, _, page) = sign_in_form(&app, "<b>nobody</b>", "nobody-guess").await;
+    assert!(
+        page.contains(r#"value="&lt;b&gt;nobody&lt;/b&gt;""#),
+        "{page}"
+    );
     assert!(!page.contains("<b>nobody"), "{page}");
 
     let (status, _, page) = sign_in_form(&app, "", "").await;
@@ -423,19 +464,12 @@ async fn a_wrong_password_shows_the_form_again_and_gives_no_code() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pending_user_gets_no_code() {
     use command::{
-        JetStreamStore, Repository,
-        user::{Registration, User, UserCommand},
-        values::{Details, Username},
+        Repository,
+        user::{Details, Registration, User, UserCommand},
+        values::Username,
     };
     let app = spawn_gantry().await;
-    let store = JetStreamStore::open(
-        async_nats::connect(&app.settings.nats_url).await.unwrap(),
-        &app.settings.instance,
-        Duration::from_secs(600),
-    )
-    .await
-    .unwrap();
-    let users: Repository<User, _> = Repository::new(store);
+    let users: Repository<User, _> = Repository::new(app.event_store().await);
     let id = events::user::user_id("newbie");
     let hash = command::password::hash("newbie-secret".into())
         .await
@@ -449,12 +483,7 @@ async fn a_pending_user_gets_no_code() {
         details: Details::default(),
         credential: Some(credential),
     });
-    let ctx = command::Context {
-        actor: "newbie".into(),
-        request_id: "r".into(),
-        ..Default::default()
-    };
-    users.execute(&id, &register, &ctx).await.unwrap();
+    users.execute(&id, &register, &ctx("newbie")).await.unwrap();
     let refused = eventually(Duration::from_secs(10), || async {
         let (status, headers, page) = sign_in_form(&app, "newbie", "newbie-secret").await;
         status == 403
@@ -462,13 +491,19 @@ async fn a_pending_user_gets_no_code() {
             && page.contains("The account newbie is pending: it cannot sign in.")
     })
     .await;
-    assert!(refused, "{:?}", sign_in_form(&app, "newbie", "newbie-secret").await);
+    assert!(
+        refused,
+        "{:?}",
+        sign_in_form(&app, "newbie", "newbie-secret").await
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_form_refuses_unknown_clients_and_sends_other_errors_back() {
     let mut listed = settings(&fresh_instance());
-    listed.oauth_clients = Some(format!("{CLIENT}={REDIRECT},other=https://courses.example.org/cb"));
+    listed.oauth_clients = Some(format!(
+        "{CLIENT}={REDIRECT},other=https://courses.example.org/cb"
+    ));
     let app = spawn_with(listed, Roles::DEV).await;
     let get = |query: Vec<(&'static str, String)>| {
         let url = app.url("/oauth/authorize");
@@ -482,21 +517,42 @@ async fn the_form_refuses_unknown_clients_and_sends_other_errors_back() {
 
     // Unknown client, a redirect URI not its own, none at all: a page, never a redirect.
     let cases = [
-        ("client_id", "stranger", "This client or its redirect_uri is not registered with Gantry."),
-        ("redirect_uri", "https://evil.example/cb", "This client or its redirect_uri is not registered with Gantry."),
-        ("redirect_uri", "https://courses.example.org/cb", "This client or its redirect_uri is not registered with Gantry."),
+        (
+            "client_id",
+            "stranger",
+            "This client or its redirect_uri is not registered with Gantry.",
+        ),
+        (
+            "redirect_uri",
+            "https://evil.example/cb",
+            "This client or its redirect_uri is not registered with Gantry.",
+        ),
+        (
+            "redirect_uri",
+            "https://courses.example.org/cb",
+            "This client or its redirect_uri is not registered with Gantry.",
+        ),
         ("client_id", "", "The request names no client (client_id)."),
         ("redirect_uri", "", "The request has no redirect_uri."),
     ];
     for (name, value, message) in cases {
         let query = authorize_query("s")
             .into_iter()
-            .map(|(k, v)| if k == name { (k, value.to_string()) } else { (k, v) })
+            .map(|(k, v)| {
+                if k == name {
+                    (k, value.to_string())
+                } else {
+                    (k, v)
+                }
+            })
             .collect();
         let (status, headers, page) = get(query).await;
         assert_eq!(status, 400, "{name}={value}: {page}");
         assert!(headers.get("location").is_none(), "{name}={value}");
-        assert!(page.contains(&format!("<p class=\"error\">{message}</p>")), "{page}");
+        assert!(
+            page.contains(&format!("<p class=\"error\">{message}</p>")),
+            "{page}"
+        );
     }
     // A listed client and URI get the form.
     let mut other = authorize_query("s");
@@ -514,9 +570,21 @@ async fn the_form_refuses_unknown_clients_and_sends_other_errors_back() {
         query
     };
     for (query, error, description) in [
-        (with("response_type", "token"), "unsupported_response_type", "only response_type=code is supported"),
-        (with("response_type", ""), "invalid_request", "response_type is required"),
-        (with("scope", "admin"), "invalid_scope", "the only scope is read_write"),
+        (
+            with("response_type", "token"),
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        ),
+        (
+            with("response_type", ""),
+            "invalid_request",
+            "response_type is required",
+        ),
+        (
+            with("scope", "admin"),
+            "invalid_scope",
+            "the only scope is read_write",
+        ),
     ] {
         let (status, headers, page) = get(query).await;
         assert_eq!(status, 302, "{page}");
@@ -556,7 +624,10 @@ async fn the_form_refuses_unknown_clients_and_sends_other_errors_back() {
     )
     .await;
     assert_eq!(status, 400, "{page}");
-    assert!(page.contains("The parameter client_id is repeated."), "{page}");
+    assert!(
+        page.contains("The parameter client_id is repeated."),
+        "{page}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -578,13 +649,16 @@ async fn every_documented_error_of_the_proxy_in_the_course_envelope() {
     }
     assert_eq!(
         raw("/v1/proxy/token", "{}").await,
-        (400, error("Failed to parse spec request request: code is empty"))
+        (
+            400,
+            error("Failed to parse spec request request: code is empty")
+        )
     );
     assert_eq!(
         raw("/v1/proxy/token", r#"{"code": "ab\u0000"}"#).await,
         (
             400,
-            error("Failed to parse spec request request: code must not contain control characters")
+            error("Failed to parse spec request request: code contains a control character")
         )
     );
     assert_eq!(
@@ -596,7 +670,10 @@ async fn every_documented_error_of_the_proxy_in_the_course_envelope() {
     );
     assert_eq!(
         raw("/v1/proxy/refresh", r#"{"refresh_token": null}"#).await,
-        (400, error("Failed to parse spec request request: refresh_token is empty"))
+        (
+            400,
+            error("Failed to parse spec request request: refresh_token is empty")
+        )
     );
     assert_eq!(
         raw("/v1/proxy/refresh", r#"{"refresh_token": "garbage"}"#).await,
@@ -621,7 +698,10 @@ async fn every_documented_error_of_the_proxy_in_the_course_envelope() {
     );
     assert_eq!(
         raw("/v1/proxy/introspection", "{}").await,
-        (400, error("Failed to parse spec request request: token is empty"))
+        (
+            400,
+            error("Failed to parse spec request request: token is empty")
+        )
     );
     assert_eq!(
         raw("/v1/proxy/introspection", r#"{"token": "garbage"}"#).await,
@@ -629,7 +709,10 @@ async fn every_documented_error_of_the_proxy_in_the_course_envelope() {
     );
     assert_eq!(
         raw("/v1/proxy/logout", "{}").await,
-        (400, error("Failed to parse spec request request: token is empty"))
+        (
+            400,
+            error("Failed to parse spec request request: token is empty")
+        )
     );
     assert_eq!(
         raw("/v1/proxy/logout", r#"{"token": "garbage"}"#).await,
@@ -648,7 +731,9 @@ async fn every_documented_error_of_the_proxy_in_the_course_envelope() {
         .await,
         (
             400,
-            error("Exchange Token fail: invalid_grant: the code was issued to another client or redirect_uri")
+            error(
+                "Exchange Token fail: invalid_grant: the code was issued to another client or redirect_uri"
+            )
         )
     );
     let code = code_for(&app, "jimmy", "jimmy-password").await;
@@ -665,8 +750,7 @@ async fn every_documented_error_of_the_proxy_in_the_course_envelope() {
         kubernetes_auth(&app, None).await,
         (401, error("Authorization header is missing"))
     );
-    let not_bearer =
-        error("Authorization header is not Bearer Token format or token is missing");
+    let not_bearer = error("Authorization header is not Bearer Token format or token is missing");
     for header in ["Token abc", "Bearer", "Bearer ", "bearer abc", "abc"] {
         assert_eq!(
             kubernetes_auth(&app, Some(header)).await,
@@ -686,5 +770,8 @@ async fn every_documented_error_of_the_proxy_in_the_course_envelope() {
         kubernetes_auth(&app, Some(&format!("Bearer {short}"))).await,
         (403, error("Access token expired"))
     );
-    assert_eq!(introspect(&app, &short).await, (200, json!({ "active": false })));
+    assert_eq!(
+        introspect(&app, &short).await,
+        (200, json!({ "active": false }))
+    );
 }

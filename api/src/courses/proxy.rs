@@ -127,7 +127,9 @@ pub async fn token(
             Redeemed::Unknown => return Err(invalid_grant("the code is unknown or was used")),
         };
         if request.client_id.is_some_and(|c| c != grant.client_id)
-            || request.redirect_uri.is_some_and(|r| r != grant.redirect_uri)
+            || request
+                .redirect_uri
+                .is_some_and(|r| r != grant.redirect_uri)
         {
             return Err(invalid_grant(
                 "the code was issued to another client or redirect_uri",
@@ -282,7 +284,9 @@ pub async fn logout(
                 )
             }
         })?;
-        Ok::<_, CourseError>(json(&json!({ "message": format!("{} logout", who.username) })))
+        Ok::<_, CourseError>(json(
+            &json!({ "message": format!("{} logout", who.username) }),
+        ))
     })
     .await
 }

@@ -29,11 +29,11 @@ pub async fn show(ctx: RequestContext, app: Arc<App>, query: String) -> Response
     ctx.answer(async {
         let params = match parameters(query.as_bytes()) {
             Ok(params) => params,
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         };
         match request(&app, &params) {
             Ok(request) => page::form(StatusCode::OK, &request, "", None),
-            Err(refused) => refused,
+            Err(refused) => *refused,
         }
     })
     .await
@@ -47,15 +47,15 @@ pub async fn submit(
 ) -> Response {
     ctx.answer(async {
         let params = match body
-            .map_err(|e| page::refusal(StatusCode::BAD_REQUEST, &e.to_string()))
+            .map_err(|e| Box::new(page::refusal(StatusCode::BAD_REQUEST, &e.to_string())))
             .and_then(|body| parameters(&body))
         {
             Ok(params) => params,
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         };
         let request = match request(&app, &params) {
             Ok(request) => request,
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         };
         let username = params.get("username").cloned().unwrap_or_default();
         let password = params.get("password").cloned().unwrap_or_default();
@@ -64,8 +64,14 @@ pub async fn submit(
             return page::form(StatusCode::BAD_REQUEST, &request, &username, Some(message));
         }
         let client = peer.map(|p| p.ip());
-        let user = match auth::check_password(&app.db.pool, &app.logins, &username, password, client)
-            .await
+        let user = match auth::check_password(
+            &app.db.pool,
+            &app.logins,
+            &username,
+            password,
+            client,
+        )
+        .await
         {
             Ok(user) => user,
             Err(refused) => return login_refused(&request, &username, refused),
@@ -87,9 +93,9 @@ pub async fn submit(
 
 /// The parameters of a query string or a form body. A repeated name, or a value that breaks
 /// the rule of all text, is refused before anything else (RFC 6749 §3.1: parameters must
-/// not be repeated).
-fn parameters(raw: &[u8]) -> Result<HashMap<String, String>, Response> {
-    let bad = |message: &str| page::refusal(StatusCode::BAD_REQUEST, message);
+/// not be repeated). (Refusals are boxed: a response is large, and rarely made.)
+fn parameters(raw: &[u8]) -> Result<HashMap<String, String>, Box<Response>> {
+    let bad = |message: &str| Box::new(page::refusal(StatusCode::BAD_REQUEST, message));
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_bytes(raw).map_err(|_| bad("The request is not a valid form."))?;
     let mut params = HashMap::new();
@@ -106,23 +112,17 @@ fn parameters(raw: &[u8]) -> Result<HashMap<String, String>, Response> {
 /// The client's request, once its client and redirect URI are accepted and it asks for a
 /// code with a scope the provider grants. A bad client or redirect URI is answered here;
 /// every other error goes back to the client (RFC 6749 §4.1.2.1).
-fn request(app: &App, params: &HashMap<String, String>) -> Result<Request, Response> {
+fn request(app: &App, params: &HashMap<String, String>) -> Result<Request, Box<Response>> {
     let get = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
+    let bad = |message: &str| Box::new(page::refusal(StatusCode::BAD_REQUEST, message));
     let Some(client_id) = get("client_id") else {
-        return Err(page::refusal(
-            StatusCode::BAD_REQUEST,
-            "The request names no client (client_id).",
-        ));
+        return Err(bad("The request names no client (client_id)."));
     };
     let Some(redirect_uri) = get("redirect_uri") else {
-        return Err(page::refusal(
-            StatusCode::BAD_REQUEST,
-            "The request has no redirect_uri.",
-        ));
+        return Err(bad("The request has no redirect_uri."));
     };
     if !app.oauth.clients.accepts(&client_id, &redirect_uri) {
-        return Err(page::refusal(
-            StatusCode::BAD_REQUEST,
+        return Err(bad(
             "This client or its redirect_uri is not registered with Gantry.",
         ));
     }
@@ -134,10 +134,10 @@ fn request(app: &App, params: &HashMap<String, String>) -> Result<Request, Respo
         scope: get("scope"),
     };
     let refused = |code: &str, description: &str| {
-        redirect(
+        Box::new(redirect(
             &request,
             &[("error", code), ("error_description", description)],
-        )
+        ))
     };
     match request.response_type.as_str() {
         "code" => {}
@@ -171,10 +171,7 @@ fn redirect(request: &Request, params: &[(&str, &str)]) -> Response {
     };
     let location = format!("{}{separator}{query}", request.redirect_uri);
     let Ok(location) = HeaderValue::from_str(&location) else {
-        return page::refusal(
-            StatusCode::BAD_REQUEST,
-            "The redirect_uri cannot be used.",
-        );
+        return page::refusal(StatusCode::BAD_REQUEST, "The redirect_uri cannot be used.");
     };
     let mut response = Response::new(Default::default());
     *response.status_mut() = StatusCode::FOUND;

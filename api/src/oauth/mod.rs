@@ -79,9 +79,7 @@ pub enum ClientsError {
     NotAPair(String),
     #[error("GANTRY_OAUTH_CLIENTS: {0:?} is not a client id ([A-Za-z0-9._-], at most 64)")]
     ClientId(String),
-    #[error(
-        "GANTRY_OAUTH_CLIENTS: {0:?} is not an absolute http or https URI without a fragment"
-    )]
+    #[error("GANTRY_OAUTH_CLIENTS: {0:?} is not an absolute http or https URI without a fragment")]
     RedirectUri(String),
 }
 

@@ -51,7 +51,12 @@ fn hidden(name: &str, value: &str) -> String {
 }
 
 /// The login form for `request`, with `error` above it and `username` filled in.
-pub fn form(status: StatusCode, request: &Request, username: &str, error: Option<&str>) -> Response {
+pub fn form(
+    status: StatusCode,
+    request: &Request,
+    username: &str,
+    error: Option<&str>,
+) -> Response {
     let mut fields = hidden("client_id", &request.client_id);
     fields.push_str(&hidden("redirect_uri", &request.redirect_uri));
     fields.push_str(&hidden("response_type", &request.response_type));
@@ -103,13 +108,12 @@ fn respond(status: StatusCode, html: String) -> Response {
 pub fn secure(response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_FRAME_OPTIONS,
-        HeaderValue::from_static("DENY"),
-    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
     );
     headers.insert(
         header::REFERRER_POLICY,
