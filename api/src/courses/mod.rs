@@ -32,6 +32,10 @@
 //!   exchanged once; a code that is unknown, used or expired, or a refresh token that is
 //!   invalid, expired or revoked, is the client's fault: 400 "Exchange Token fail:
 //!   invalid_grant: …" (the document's 500 was its provider's failure passed on).
+//! - A code is tied to the user who signed in: if they were deleted, disabled or set back to
+//!   pending before the exchange, it gives no tokens. A code exchanged a second time is
+//!   refused; the tokens of the first exchange stay valid (RFC 6749 suggests revoking them,
+//!   but a revocation here is a logout of that user at every door).
 //! - `refresh` answers a new access token and the refresh token it was given.
 //! - `introspection` takes `{"token"}` (or `{"refresh_token"}`, as the document's sample
 //!   sends) and answers RFC 7662 for access tokens: an inactive one (invalid, expired,

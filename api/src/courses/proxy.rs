@@ -138,7 +138,7 @@ pub async fn token(
         let who = app
             .principal(&grant.username)
             .filter(|p| p.user_id == grant.user_id)
-            .ok_or_else(|| invalid_grant("the user no longer exists"))?;
+            .ok_or_else(|| invalid_grant("the user no longer may sign in"))?;
         let session = app
             .sign_in(&who, ACCESS_TTL, Some(REFRESH_TTL))
             .map_err(|e| {
