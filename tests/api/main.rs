@@ -11,6 +11,7 @@ mod operations;
 mod pai;
 mod pai_users;
 mod proxy;
+mod secrets;
 mod tokens;
 mod workers;
 mod write_path;
