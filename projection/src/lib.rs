@@ -7,7 +7,7 @@
 //! ([`courses`], [`users`], [`groups`], [`health`], [`status`]) are the typed SELECTs the api
 //! calls. [`credentials`] is the store of password hashes and [`personal`] the store of the
 //! keys that seal personal data in the log: neither is a read model, nothing the log can
-//! rebuild.
+//! rebuild; nor is [`oauth_codes`], the course door's OAuth2 codes.
 
 pub mod access;
 pub mod checkpoint;
@@ -16,6 +16,7 @@ pub mod credentials;
 mod db;
 pub mod groups;
 pub mod health;
+pub mod oauth_codes;
 pub mod parked;
 pub mod personal;
 pub mod projector;
