@@ -438,7 +438,9 @@ async fn an_instance_that_kept_hashes_in_its_read_model_logs_in_after_the_upgrad
              INSERT INTO token_signing_key SELECT 1, key FROM token_keys LIMIT 1;
              DROP TABLE token_keys;
              DROP TABLE personal_keys;
-             DELETE FROM refinery_schema_history WHERE version IN (3, 4, 5);",
+             DROP TABLE oauth_codes;
+             DROP TABLE oauth_grants;
+             DELETE FROM refinery_schema_history WHERE version IN (3, 4, 5, 7);",
         )
         .await
         .unwrap();
