@@ -15,6 +15,7 @@ mod input;
 pub mod metrics;
 pub mod pai;
 mod passwords;
+pub mod studio;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -81,7 +82,9 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .unify()
         .or(courses::routes(app.clone()))
         .unify()
-        .or(pai::routes(app))
+        .or(pai::routes(app.clone()))
+        .unify()
+        .or(studio::routes(app))
         .unify()
         .recover(|rejection| async move {
             fallback::recover(rejection)

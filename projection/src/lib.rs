@@ -5,8 +5,8 @@
 //! transaction, parking what the database refuses; [`checkpoint`] lets a writer wait until
 //! the read models of its aggregate reached the sequence it appended; the query modules
 //! ([`courses`], [`users`], [`groups`], [`health`], [`status`]) are the typed SELECTs the api
-//! calls. [`credentials`] is the store of password hashes: not a read model, nothing the log
-//! can rebuild.
+//! calls. [`credentials`] is the store of password hashes and [`studio`] the studio door's
+//! one-time codes and outbox: not read models, nothing the log can rebuild.
 
 pub mod checkpoint;
 pub mod courses;
@@ -19,6 +19,7 @@ pub mod projector;
 pub mod registry;
 pub mod signing_key;
 pub mod status;
+pub mod studio;
 pub mod users;
 
 pub use db::{Database, DbError, Pool, Readers, refused_value, transient};

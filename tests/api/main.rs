@@ -8,5 +8,6 @@ mod lifecycle;
 mod login;
 mod operations;
 mod pai;
+mod studio;
 mod workers;
 mod write_path;
