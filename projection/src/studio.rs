@@ -142,11 +142,7 @@ pub async fn email_confirmed_at(
         .query_one(
             "SELECT max(used_at) FROM studio_codes
              WHERE user_id = $1 AND lower(email) = lower($2) AND purpose = $3",
-            &[
-                &user_id,
-                &email,
-                &CodePurpose::EmailConfirmation.as_str(),
-            ],
+            &[&user_id, &email, &CodePurpose::EmailConfirmation.as_str()],
         )
         .await?;
     Ok(row.get(0))

@@ -52,9 +52,12 @@ async fn key_of(app: &TestApp, username: &str, password: &str) -> String {
 /// A user made at the OpenPAI door.
 async fn pai_user(app: &TestApp, username: &str, password: &str, email: &str) {
     let (status, body) = app
-        .send(app.admin(app.http.post(app.url("/api/v2/user"))).json(&json!({
-            "username": username, "password": password, "email": email
-        })))
+        .send(
+            app.admin(app.http.post(app.url("/api/v2/user")))
+                .json(&json!({
+                    "username": username, "password": password, "email": email
+                })),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
 }
@@ -275,7 +278,10 @@ async fn keys_are_checked_as_token_authentication_checks_them() {
             "Token a b",
             "Invalid token header. Token string should not contain spaces.",
         ),
-        ("Token ec38605dc9111748d670ebf09edae8074014bede", INVALID_TOKEN),
+        (
+            "Token ec38605dc9111748d670ebf09edae8074014bede",
+            INVALID_TOKEN,
+        ),
     ] {
         assert_eq!(
             me(&app, Some(header)).await,
@@ -287,12 +293,13 @@ async fn keys_are_checked_as_token_authentication_checks_them() {
     for path in ["/rest-auth/password/change/", "/rest-auth/user/"] {
         for method in [reqwest::Method::POST, reqwest::Method::PATCH] {
             assert_eq!(
-                app.send(app.http.request(method.clone(), app.url(path)).json(&json!({})))
-                    .await,
-                (
-                    401,
-                    detail("Authentication credentials were not provided.")
-                ),
+                app.send(
+                    app.http
+                        .request(method.clone(), app.url(path))
+                        .json(&json!({}))
+                )
+                .await,
+                (401, detail("Authentication credentials were not provided.")),
                 "{method} {path}"
             );
         }
@@ -306,13 +313,8 @@ async fn keys_are_checked_as_token_authentication_checks_them() {
         post(&app, "/rest-auth/logout/", json!({}), Some("nonsense")).await,
         (401, detail(INVALID_TOKEN))
     );
-    let (status, body) = app
-        .send(app.http.get(app.url("/rest-auth/logout/")))
-        .await;
-    assert_eq!(
-        (status, body),
-        (405, detail("Method \"GET\" not allowed."))
-    );
+    let (status, body) = app.send(app.http.get(app.url("/rest-auth/logout/"))).await;
+    assert_eq!((status, body), (405, detail("Method \"GET\" not allowed.")));
     assert_eq!(
         app.send(app.http.get(app.url("/rest-auth/nothing/"))).await,
         (404, detail("Not found."))
@@ -342,7 +344,10 @@ async fn a_registered_user_waits_for_approval_then_logs_in_and_out() {
         )
     );
     // Pending: no login, whatever the password.
-    let waiting = field("non_field_errors", &["User account is waiting for approval."]);
+    let waiting = field(
+        "non_field_errors",
+        &["User account is waiting for approval."],
+    );
     for password in [PASSWORD, "a guess at it"] {
         assert_eq!(
             post(
@@ -506,7 +511,10 @@ async fn registration_says_django_s_validation_messages() {
         .await,
         (
             400,
-            field("non_field_errors", &["The two password fields didn't match."])
+            field(
+                "non_field_errors",
+                &["The two password fields didn't match."]
+            )
         )
     );
     // The admin's name is taken too; a user without an address gets no mail.
@@ -531,7 +539,12 @@ async fn registration_says_django_s_validation_messages() {
         )
     );
     let db = app.database().await;
-    assert!(projection::studio::outbox(&db.pool).await.unwrap().is_empty());
+    assert!(
+        projection::studio::outbox(&db.pool)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let events = app.events_of("user", &user_id("fresh")).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["type"], "UserRegistered");
@@ -681,7 +694,8 @@ async fn a_password_is_reset_with_the_code_of_the_mail() {
 
     const NEW: &str = "correct horse battery";
     let confirm = |uid: &str, token: &str, new1: &str, new2: &str| {
-        let body = json!({ "uid": uid, "token": token, "new_password1": new1, "new_password2": new2 });
+        let body =
+            json!({ "uid": uid, "token": token, "new_password1": new1, "new_password2": new2 });
         let app = &app;
         async move { post(app, "/rest-auth/password/reset/confirm/", body, None).await }
     };

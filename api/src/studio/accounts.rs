@@ -88,14 +88,7 @@ async fn check(
     username: &str,
     password: String,
 ) -> Result<Principal, LoginError> {
-    auth::check_password(
-        &app.db.pool,
-        &app.logins,
-        username,
-        password,
-        call.client,
-    )
-    .await
+    auth::check_password(&app.db.pool, &app.logins, username, password, call.client).await
 }
 
 /// A failed password check, in rest-auth's words; `wrong` is what a wrong password is here.

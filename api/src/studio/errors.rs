@@ -51,7 +51,8 @@ impl FieldErrors {
         match self.0.get_mut(field) {
             Some(Value::Array(messages)) => messages.push(message),
             _ => {
-                self.0.insert(field.to_string(), Value::Array(vec![message]));
+                self.0
+                    .insert(field.to_string(), Value::Array(vec![message]));
             }
         }
     }
@@ -138,7 +139,10 @@ impl StudioError {
     /// A fault of Gantry's: logged with the request id, answered without details.
     pub fn unknown(error: impl std::fmt::Display) -> Self {
         error!(%error, "request failed");
-        Self::detail(StatusCode::INTERNAL_SERVER_ERROR, "A server error occurred.")
+        Self::detail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "A server error occurred.",
+        )
     }
 
     /// DRF's `ServiceUnavailable`.

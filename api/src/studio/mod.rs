@@ -65,7 +65,10 @@
 //!   shape when a key is not given at once) saying so. Django's field errors come first, all
 //!   together; "The two password fields didn't match." only once the fields are valid, as
 //!   DRF runs a serializer's `validate` after its fields. E-mail is optional (allauth's
-//!   default); an address another user holds (any case) is refused.
+//!   default); an address another user holds (any case) is refused. Both names are checked
+//!   against the user directory first, so every field error comes in one answer; the
+//!   username is then the domain's rule (`AlreadyExists`), while the address is checked only
+//!   there (a rule over all users: two registrations at one instant could both pass it).
 //! - E-mail verification: registering with an address mails a key (valid 3 days, allauth's
 //!   default, used once, stored as a hash). `verify-email` with it records that the address
 //!   was confirmed (`projection::studio::email_confirmed_at`) and answers `{"detail": "ok"}`;
@@ -217,12 +220,11 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(app)
         .and(call())
         .then(registration::verify_email);
-    let not_found =
-        warp::path("rest-auth")
-            .and(ctx("unmatched"))
-            .then(|ctx: context::RequestContext| async move {
-                ctx.answer(async { StudioError::not_found() }).await
-            });
+    let not_found = warp::path("rest-auth").and(ctx("unmatched")).then(
+        |ctx: context::RequestContext| async move {
+            ctx.answer(async { StudioError::not_found() }).await
+        },
+    );
 
     login
         .or(logout)
@@ -251,8 +253,7 @@ fn detail(text: &str) -> warp::reply::Json {
 
 /// Django's `urlsafe_base64_encode` of a user's number (`3` → `Mw`): the `uid` of a reset.
 fn encode_uid(number: i64) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = number.to_string().into_bytes();
     let mut out = String::new();
     for chunk in bytes.chunks(3) {

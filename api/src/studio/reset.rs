@@ -36,10 +36,7 @@ pub async fn request(ctx: RequestContext, app: Arc<App>, call: Call) -> Response
         let holders = projection::studio::users_with_email(&app.db.pool, &email)
             .await
             .map_err(StudioError::query)?;
-        for holder in holders
-            .iter()
-            .filter(|h| h.status == UserStatus::Approved)
-        {
+        for holder in holders.iter().filter(|h| h.status == UserStatus::Approved) {
             let Some(row) = projection::users::user_by_name(&app.db.pool, &holder.username)
                 .await
                 .map_err(StudioError::query)?
@@ -90,8 +87,12 @@ pub async fn confirm(ctx: RequestContext, app: Arc<App>, call: Call) -> Response
         let uid = fields.char("uid", Char::REQUIRED);
         let token = fields.char("token", Char::REQUIRED);
         fields.check()?;
-        let (new1, new2, uid, token) =
-            (checked(new1)?, checked(new2)?, checked(uid)?, checked(token)?);
+        let (new1, new2, uid, token) = (
+            checked(new1)?,
+            checked(new2)?,
+            checked(uid)?,
+            checked(token)?,
+        );
 
         let user = match decode_uid(&uid) {
             Some(number) => projection::studio::user_by_number(&app.db.pool, number)
