@@ -9,5 +9,6 @@ mod login;
 mod operations;
 mod pai;
 mod studio;
+mod tokens;
 mod workers;
 mod write_path;
