@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use command::{
-    user::{PasswordChange, UserCommand},
-    values::Email,
+    user::{DetailsChange, PasswordChange, UserCommand},
+    values::{Email, RealName},
 };
 use events::user::UserStatus;
 use serde_json::json;
@@ -110,7 +110,7 @@ pub async fn logout(ctx: RequestContext, app: Arc<App>, call: Call) -> Response 
     ctx.answer(async {
         call.allow(&[Method::POST], "POST, OPTIONS")?;
         if call.has_credentials() {
-            let principal = call.principal(&app).await?;
+            let principal = call.principal(&app)?;
             app.write(
                 &app.users,
                 &principal.user_id,
@@ -129,7 +129,7 @@ pub async fn logout(ctx: RequestContext, app: Arc<App>, call: Call) -> Response 
 pub async fn change_password(ctx: RequestContext, app: Arc<App>, call: Call) -> Response {
     ctx.answer(async {
         // DRF authenticates before it looks at the method.
-        let principal = call.principal(&app).await?;
+        let principal = call.principal(&app)?;
         call.allow(&[Method::POST], "POST, OPTIONS")?;
         let mut fields = call.fields()?;
         let old = fields.char("old_password", Char::PASSWORD);
@@ -191,7 +191,7 @@ pub(super) fn new_password_problems(new1: &str, new2: &str) -> Result<(), Studio
 /// `GET`, `PUT`, `PATCH /rest-auth/user/`: the caller's own details.
 pub async fn user(ctx: RequestContext, app: Arc<App>, call: Call) -> Response {
     ctx.answer(async {
-        let principal = call.principal(&app).await?;
+        let principal = call.principal(&app)?;
         call.allow(
             &[Method::GET, Method::PUT, Method::PATCH],
             "GET, PUT, PATCH, HEAD, OPTIONS",
@@ -294,12 +294,27 @@ async fn update_details(
     if let Some(real_name) = real_name
         && real_name != row.real_name
     {
-        let change = super::registration::details_change(principal, &real_name)?;
+        let change = details_change(&real_name)?;
         app.write(&app.users, &principal.user_id, &change, &command_ctx)
             .await
             .map_err(|e| StudioError::command(e, StudioError::not_found))?;
     }
     Ok(())
+}
+
+/// The command that sets the user's real name (blank clears it).
+fn details_change(real_name: &str) -> Result<UserCommand, StudioError> {
+    let real_name =
+        match real_name {
+            "" => None,
+            name => Some(RealName::parse(name).map_err(|invalid| {
+                StudioError::non_field(format!("The name {}.", invalid.problem))
+            })?),
+        };
+    Ok(UserCommand::ChangeDetails(DetailsChange {
+        real_name: Some(real_name),
+        ..Default::default()
+    }))
 }
 
 /// A real name as Django's two fields: split at the last space.

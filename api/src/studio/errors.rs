@@ -57,14 +57,6 @@ impl FieldErrors {
         }
     }
 
-    pub fn has(&self, field: &str) -> bool {
-        self.0.contains_key(field)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// `Err` with every error so far, if there is one.
     pub fn check(self) -> Result<(), StudioError> {
         if self.0.is_empty() {

@@ -92,10 +92,6 @@ impl Fields {
         }
     }
 
-    pub fn has(&self, name: &str) -> bool {
-        self.params.contains_key(name)
-    }
-
     /// A `CharField` named `name`: `None` when it is absent and optional, or wrong (the
     /// error is recorded).
     pub fn char(&mut self, name: &str, spec: Char) -> Option<String> {
@@ -307,7 +303,7 @@ mod tests {
             b"username=jimmy&password=a+b",
         )
         .unwrap();
-        assert!(form.has("username") && form.has("password"));
+        assert!(form.params.contains_key("username") && form.params.contains_key("password"));
         assert!(Fields::parse(None, b"[1]").is_err());
         assert!(Fields::parse(None, b"").unwrap().params.is_empty());
     }

@@ -134,7 +134,7 @@ impl Call {
     }
 
     /// The user behind the request's key, as DRF's `TokenAuthentication` says its failures.
-    async fn principal(&self, app: &App) -> Result<Principal, StudioError> {
+    fn principal(&self, app: &App) -> Result<Principal, StudioError> {
         let header = self
             .authorization
             .as_deref()
@@ -155,7 +155,7 @@ impl Call {
                 "Invalid token header. Token string should not contain spaces.",
             ));
         }
-        Ok(app.authenticate(Some(header)).await?)
+        Ok(app.authenticate(Some(header))?)
     }
 }
 

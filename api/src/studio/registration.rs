@@ -24,7 +24,7 @@ use super::{
     errors::StudioError,
     fields::{Char, Fields, password_problems},
 };
-use crate::{App, Principal, RequestContext};
+use crate::{App, RequestContext};
 
 const USERNAME_TAKEN: &str = "A user with that username already exists.";
 
@@ -191,13 +191,4 @@ pub async fn verify_email(ctx: RequestContext, app: Arc<App>, call: Call) -> Res
         Ok::<_, StudioError>(super::detail("ok"))
     })
     .await
-}
-
-/// The command that sets `principal`'s real name.
-pub(super) fn details_change(
-    _principal: &Principal,
-    real_name: &str,
-) -> Result<UserCommand, StudioError> {
-    let _ = real_name;
-    Err(StudioError::unknown("details change not wired"))
 }
