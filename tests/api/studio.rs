@@ -9,9 +9,13 @@ use command::{
     values::Comment,
 };
 use events::user::{UserStatus, user_id};
+use gantry::Roles;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_gantry};
+use crate::helpers::{
+    ADMIN, ADMIN_PASSWORD, GantryProcess, TestApp, eventually, free_port, fresh_instance,
+    remove_instance, settings, spawn_gantry, spawn_with,
+};
 
 const PASSWORD: &str = "tr0ub4dor&3x";
 const INVALID_TOKEN: &str = "Invalid token.";
@@ -85,8 +89,13 @@ async fn users(app: &TestApp) -> Repository<User, JetStreamStore> {
 
 /// An admin's approval, as any door's admin endpoint records it (`UserAudited`).
 async fn approve(app: &TestApp, username: &str) {
+    audit(app, username, UserStatus::Approved).await
+}
+
+/// An admin's audit of `username` to `status`, once the user directory holds it.
+async fn audit(app: &TestApp, username: &str, status: UserStatus) {
     let audit = UserCommand::Audit(Audit {
-        status: UserStatus::Approved,
+        status,
         comment: Comment::parse("welcome").unwrap(),
         release: None,
     });
@@ -99,18 +108,18 @@ async fn approve(app: &TestApp, username: &str) {
         .await
         .execute(&user_id(username), &audit, &ctx)
         .await
-        .expect("approved");
+        .expect("audited");
     // The user directory holds the approval before the next login.
     let db = app.database().await;
-    let applied = crate::helpers::eventually(Duration::from_secs(10), || async {
+    let applied = eventually(Duration::from_secs(10), || async {
         projection::users::user_by_name(&db.pool, username)
             .await
             .ok()
             .flatten()
-            .is_some_and(|u| u.status == UserStatus::Approved)
+            .is_some_and(|u| u.status == status)
     })
     .await;
-    assert!(applied, "approval of {username} at {}", outcome.seq);
+    assert!(applied, "audit of {username} at {}", outcome.seq);
 }
 
 /// The outbox's mails to `recipient`.
@@ -439,6 +448,26 @@ async fn a_registered_user_waits_for_approval_then_logs_in_and_out() {
     // A new login works again.
     let again = key_of(&app, "newbie", PASSWORD).await;
     assert_eq!(me(&app, Some(&format!("Token {again}"))).await.0, 200);
+
+    // Disabled: the key stops working at once, and no login, whatever the password.
+    audit(&app, "newbie", UserStatus::Disabled).await;
+    assert_eq!(
+        me(&app, Some(&format!("Token {again}"))).await,
+        (401, detail("User inactive or deleted."))
+    );
+    let disabled = field("non_field_errors", &["User account is disabled."]);
+    for password in [PASSWORD, "a guess at it"] {
+        assert_eq!(
+            post(
+                &app,
+                "/rest-auth/login/",
+                json!({ "username": "newbie", "password": password }),
+                None
+            )
+            .await,
+            (400, disabled.clone())
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -732,7 +761,7 @@ async fn a_password_is_reset_with_the_code_of_the_mail() {
     );
     // Another user's uid does not take this code.
     let admin_uid = {
-        let key = key_of(&app, "admin", crate::helpers::ADMIN_PASSWORD).await;
+        let key = key_of(&app, "admin", ADMIN_PASSWORD).await;
         let pk = me(&app, Some(&format!("Token {key}"))).await.1["pk"]
             .as_i64()
             .unwrap();
@@ -896,4 +925,164 @@ async fn a_user_changes_their_name_and_address() {
             json!("UserEmailChanged"),
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failed_logins_are_throttled_in_drf_s_words() {
+    let mut settings = settings(&fresh_instance());
+    settings.login_max_failures = 2;
+    settings.login_lockout_ms = 1000;
+    let app = spawn_with(settings, Roles::DEV).await;
+    pai_user(&app, "jimmy", PASSWORD, "jimmy@nju.edu.cn").await;
+    let attempt = |password: &'static str| {
+        let app = &app;
+        async move {
+            app.http
+                .post(app.url("/rest-auth/login/"))
+                .json(&json!({ "email": "jimmy@nju.edu.cn", "password": password }))
+                .send()
+                .await
+                .expect("answered")
+        }
+    };
+    for _ in 0..2 {
+        assert_eq!(attempt("wrong password").await.status(), 400);
+    }
+    // Locked now, even for the right password, until the lock passes.
+    let response = attempt(PASSWORD).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        detail("Request was throttled. Expected available in 1 second.")
+    );
+    let unlocked = eventually(Duration::from_secs(5), || async {
+        attempt(PASSWORD).await.status() == 200
+    })
+    .await;
+    assert!(unlocked);
+}
+
+/// Removes an instance's stream and schema when dropped, pass or fail.
+struct Instance(gantry::Settings);
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        remove_instance(&self.0);
+    }
+}
+
+/// The whole log of a real `gantry dev` process names the reset mail's recipient and
+/// subject, and holds neither the code nor a password.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_log_names_the_mail_but_holds_no_code() {
+    let instance = Instance(settings(&fresh_instance()));
+    let settings = &instance.0;
+    let log_path = std::env::temp_dir().join(format!("gantry-{}.log", settings.instance));
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("dev")
+        .env("GANTRY_INSTANCE", &settings.instance)
+        .env("GANTRY_NATS_URL", &settings.nats_url)
+        .env("GANTRY_DATABASE_URL", &settings.database_url)
+        .env("GANTRY_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("GANTRY_ADMIN_USER", ADMIN)
+        .env("GANTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        // Gantry's own lines down to debug; the drivers as the default filter keeps them
+        // (tokio_postgres at debug prints every statement's parameters, mail bodies too).
+        .env(
+            "RUST_LOG",
+            "debug,tokio_postgres=warn,async_nats=warn,refinery_core=warn",
+        )
+        .env_remove("KUBECONFIG")
+        .stdout(log.try_clone().expect("log file"))
+        .stderr(log)
+        .spawn()
+        .expect("gantry starts");
+    let _process = GantryProcess {
+        child,
+        base: Some(base.clone()),
+    };
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value, key: Option<String>| {
+        let mut request = http.post(format!("{base}{path}")).json(&body);
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Token {key}"));
+        }
+        async move {
+            let response = request.send().await.ok()?;
+            let status = response.status().as_u16();
+            Some((status, response.json::<Value>().await.ok()?))
+        }
+    };
+    let login = || {
+        post(
+            "/rest-auth/login/",
+            json!({ "username": ADMIN, "password": ADMIN_PASSWORD }),
+            None,
+        )
+    };
+    let up = eventually(Duration::from_secs(20), || async {
+        login().await.is_some_and(|(status, _)| status == 200)
+    })
+    .await;
+    assert!(up, "gantry dev answers");
+    let admin_key = login()
+        .await
+        .and_then(|(_, body)| body["key"].as_str().map(str::to_string));
+    let created = http
+        .post(format!("{base}/api/v2/user"))
+        .bearer_auth(admin_key.clone().unwrap_or_default())
+        .json(&json!({ "username": "jimmy", "password": PASSWORD, "email": "jimmy@nju.edu.cn" }))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(created.status(), 201);
+    assert_eq!(
+        post(
+            "/rest-auth/password/reset/",
+            json!({ "email": "jimmy@nju.edu.cn" }),
+            None
+        )
+        .await,
+        Some((200, detail("Password reset e-mail has been sent.")))
+    );
+    let db = projection::Database::connect(&settings.database_url, &settings.instance)
+        .await
+        .expect("database");
+    let outbox = projection::studio::outbox(&db.pool).await.expect("outbox");
+    let body = &outbox.first().expect("a mail").body;
+    let (uid, token) = (line(body, "uid"), line(body, "token"));
+    const NEW: &str = "correct horse battery";
+    assert_eq!(
+        post(
+            "/rest-auth/password/reset/confirm/",
+            json!({ "uid": uid, "token": token, "new_password1": NEW, "new_password2": NEW }),
+            None
+        )
+        .await,
+        Some((
+            200,
+            detail("Password has been reset with the new password.")
+        ))
+    );
+    let read = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let named = eventually(Duration::from_secs(5), || async {
+        read().lines().any(|l| {
+            l.contains("mail put in the outbox")
+                && l.contains("jimmy@nju.edu.cn")
+                && l.contains("Password reset on Gantry")
+        })
+    })
+    .await;
+    let text = read();
+    if std::env::var_os("KEEP_LOG").is_none() {
+        let _ = std::fs::remove_file(&log_path);
+    }
+    assert!(named, "no line names the mail:\n{text}");
+    for secret in [token, NEW, PASSWORD, ADMIN_PASSWORD] {
+        assert!(!text.contains(secret), "the log holds {secret:?}");
+    }
 }

@@ -193,10 +193,10 @@ pub async fn user(ctx: RequestContext, app: Arc<App>, call: Call) -> Response {
     ctx.answer(async {
         let principal = call.principal(&app)?;
         call.allow(
-            &[Method::GET, Method::PUT, Method::PATCH],
+            &[Method::GET, Method::HEAD, Method::PUT, Method::PATCH],
             "GET, PUT, PATCH, HEAD, OPTIONS",
         )?;
-        if call.method != Method::GET {
+        if matches!(call.method, Method::PUT | Method::PATCH) {
             update_details(&ctx, &app, &call, &principal).await?;
         }
         let row = projection::users::user_by_name(&app.db.pool, &principal.username)
