@@ -223,6 +223,10 @@ async fn a_user_of_another_door_logs_in_with_username_or_email() {
             json!({ "username": ["Not a valid string."], "password": ["This field may not be null."] }),
         ),
         (
+            json!({ "username": "zq\u{0}h", "password": PASSWORD }),
+            field("username", &["This field contains a control character."]),
+        ),
+        (
             json!(["zqh"]),
             field(
                 "non_field_errors",
@@ -328,6 +332,20 @@ async fn keys_are_checked_as_token_authentication_checks_them() {
         app.send(app.http.get(app.url("/rest-auth/nothing/"))).await,
         (404, detail("Not found."))
     );
+    // The endpoints that only take a POST say so to a GET, with and without the slash.
+    for path in [
+        "/rest-auth/login",
+        "/rest-auth/password/reset/",
+        "/rest-auth/password/reset/confirm",
+        "/rest-auth/registration/",
+        "/rest-auth/registration/verify-email",
+    ] {
+        assert_eq!(
+            app.send(app.http.get(app.url(path))).await,
+            (405, detail("Method \"GET\" not allowed.")),
+            "{path}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
