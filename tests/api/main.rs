@@ -1,5 +1,6 @@
 //! End-to-end tests over HTTP against the real NATS JetStream and PostgreSQL.
 
+mod authorization;
 mod core;
 mod courses;
 mod helpers;
@@ -8,6 +9,7 @@ mod lifecycle;
 mod login;
 mod operations;
 mod pai;
+mod pai_users;
 mod studio;
 mod tokens;
 mod workers;
