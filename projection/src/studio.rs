@@ -56,7 +56,8 @@ fn fresh_code() -> String {
 }
 
 /// Issues a code of `purpose` for user `user_id` at `email`, valid for `lifetime`, and puts
-/// the mail `compose` makes of it into the outbox, in one transaction.
+/// the mail `compose` makes of it into the outbox, in one transaction (which also drops the
+/// codes that expired unused).
 pub async fn issue(
     pool: &Pool,
     purpose: CodePurpose,
@@ -70,6 +71,13 @@ pub async fn issue(
     let expires_at = Utc::now() + lifetime;
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
+    // Codes that expired unused can never be used: they go (a used e-mail key stays, it
+    // records the confirmation).
+    tx.execute(
+        "DELETE FROM studio_codes WHERE used_at IS NULL AND expires_at < now()",
+        &[],
+    )
+    .await?;
     tx.execute(
         "INSERT INTO studio_codes (code_hash, purpose, user_id, email, expires_at)
          VALUES (sha256($1::bytea), $2, $3, $4, $5)",

@@ -18,8 +18,8 @@
 //!   accepted. DRF's 401s: no header "Authentication credentials were not provided.", a
 //!   keyword without a key "Invalid token header. No credentials provided.", a key with
 //!   spaces "Invalid token header. Token string should not contain spaces.", a key that is
-//!   unknown, expired or revoked "Invalid token.", a user no longer approved "User inactive
-//!   or deleted.", each with `WWW-Authenticate: Token`.
+//!   unknown, expired or revoked (or of a deleted user) "Invalid token.", of a pending or
+//!   disabled user "User inactive or deleted.", each with `WWW-Authenticate: Token`.
 //! - Login takes `username` or `email` (the email first, as rest-auth did) and `password`;
 //!   with neither name: `Must include either "username" or "email" and "password".`. An
 //!   address held by exactly one user logs that user in; an unknown address, or one several
@@ -47,7 +47,9 @@
 //!   users). The answer is the same whether or not the address is known. The mail gives
 //!   `uid` (the user's number in URL-safe base64, as Django's) and `token`: a random code,
 //!   stored only as its SHA-256 (`projection::studio`), valid 24 hours, used once; using it
-//!   voids the user's other reset codes. Confirm checks, in rest-auth's order, `uid` ("Invalid
+//!   voids the user's other reset codes; codes that expired unused are deleted when the next
+//!   code is issued. The outbox keeps each mail, unsent, for a mailer or an operator to
+//!   deliver (and set `sent_at`). Confirm checks, in rest-auth's order, `uid` ("Invalid
 //!   value"), the new passwords, then `token` ("Invalid value"), and sets the password
 //!   (`PasswordReset`), which voids every earlier key.
 //! - `/rest-auth/user/`: `pk` is the user's number, the same at every door. `username` is
