@@ -5,15 +5,20 @@
 //! part of an event, and the log cannot rebuild it. Only each code's SHA-256 is stored
 //! (computed by PostgreSQL, `sha256`), so a copy of the table opens no account; the code
 //! itself exists only in the mail that carries it. A code works until it expires or is used,
-//! once ([`consume`]).
+//! once ([`consume`]). Codes and mail bodies are passed to PostgreSQL as parameters that
+//! print as `<secret>`, so the driver's debug log shows neither.
 //!
 //! No mail server is configured, so mail goes to the `outbox` table: a code and the mail
 //! that carries it are written in one transaction ([`issue`]), so neither exists without
 //! the other.
 
+use std::{error::Error, fmt};
+
+use bytes::BytesMut;
 use chrono::{DateTime, Utc};
 use events::user::UserStatus;
 use rand::RngCore;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use crate::{DbError, Pool};
 
@@ -48,6 +53,32 @@ pub struct UsedCode {
     pub email: String,
 }
 
+/// A text parameter that prints as `<secret>`: tokio-postgres logs every statement's
+/// parameters at debug level, and a code (or a mail that carries one) must not reach a log.
+struct Secret<'a>(&'a str);
+
+impl fmt::Debug for Secret<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+impl ToSql for Secret<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        self.0.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        <&str as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
+
 /// A fresh code: 32 random bytes as 64 hex digits.
 fn fresh_code() -> String {
     let mut bytes = [0u8; 32];
@@ -80,9 +111,9 @@ pub async fn issue(
     .await?;
     tx.execute(
         "INSERT INTO studio_codes (code_hash, purpose, user_id, email, expires_at)
-         VALUES (sha256($1::bytea), $2, $3, $4, $5)",
+         VALUES (sha256(convert_to($1::text, 'UTF8')), $2, $3, $4, $5)",
         &[
-            &code.as_bytes(),
+            &Secret(&code),
             &purpose.as_str(),
             &user_id,
             &email,
@@ -92,7 +123,7 @@ pub async fn issue(
     .await?;
     tx.execute(
         "INSERT INTO outbox (recipient, subject, body) VALUES ($1, $2, $3)",
-        &[&mail.recipient, &mail.subject, &mail.body],
+        &[&mail.recipient, &mail.subject, &Secret(&mail.body)],
     )
     .await?;
     tx.commit().await?;
@@ -114,10 +145,11 @@ pub async fn consume(
     let used = tx
         .query_opt(
             "UPDATE studio_codes SET used_at = now()
-             WHERE code_hash = sha256($1::bytea) AND purpose = $2 AND used_at IS NULL
+             WHERE code_hash = sha256(convert_to($1::text, 'UTF8')) AND purpose = $2
+               AND used_at IS NULL
                AND expires_at > now() AND ($3::text IS NULL OR user_id = $3)
              RETURNING user_id, email",
-            &[&code.as_bytes(), &purpose.as_str(), &user_id],
+            &[&Secret(code), &purpose.as_str(), &user_id],
         )
         .await?
         .map(|row| UsedCode {

@@ -1008,12 +1008,8 @@ async fn the_log_names_the_mail_but_holds_no_code() {
         .env("GANTRY_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .env("GANTRY_ADMIN_USER", ADMIN)
         .env("GANTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        // Gantry's own lines down to debug; the drivers as the default filter keeps them
-        // (tokio_postgres at debug prints every statement's parameters, mail bodies too).
-        .env(
-            "RUST_LOG",
-            "debug,tokio_postgres=warn,async_nats=warn,refinery_core=warn",
-        )
+        // Everything down to debug, the database driver's parameters included.
+        .env("RUST_LOG", "debug")
         .env_remove("KUBECONFIG")
         .stdout(log.try_clone().expect("log file"))
         .stderr(log)
