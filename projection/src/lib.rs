@@ -5,8 +5,9 @@
 //! transaction, parking what the database refuses; [`checkpoint`] lets a writer wait until
 //! the read models of its aggregate reached the sequence it appended; the query modules
 //! ([`courses`], [`users`], [`groups`], [`health`], [`status`]) are the typed SELECTs the api
-//! calls. [`credentials`] is the store of password hashes and [`studio`] the studio door's
-//! one-time codes and outbox: not read models, nothing the log can rebuild.
+//! calls. [`credentials`] is the store of password hashes: not a read model, nothing the log
+//! can rebuild; nor are [`oauth_codes`], the course door's OAuth2 codes, and [`studio`], the
+//! studio door's one-time codes and outbox.
 
 pub mod access;
 pub mod checkpoint;
@@ -15,6 +16,7 @@ pub mod credentials;
 mod db;
 pub mod groups;
 pub mod health;
+pub mod oauth_codes;
 pub mod parked;
 pub mod projector;
 pub mod registry;

@@ -132,6 +132,10 @@ fn table() -> Vec<Row> {
         row(Courses, "POST", "/v1/course/search", Open).body(json!({"query": "m"})),
         row(Courses, "POST", "/v1/health/database", Open).body(json!({"message": "hi"})),
         row(Courses, "POST", "/v1/health/databaseAuth", User).body(json!({"message": "hi"})),
+        row(Courses, "GET", "/v1/health/kubernetesAuth", User),
+        row(Courses, "POST", "/v1/proxy/token", Open).body(json!({"code": "nothing"})),
+        row(Courses, "POST", "/v1/proxy/refresh", Open).body(json!({"refresh_token": "nothing"})),
+        row(Courses, "POST", "/v1/proxy/introspection", Open).body(json!({"token": "nothing"})),
         row(Pai, "GET", "/api/v1", Open),
         row(Pai, "POST", "/api/v1/token", Open)
             .body(json!({"username": "nobody", "password": "nothing"})),

@@ -36,6 +36,8 @@ pub fn settings(instance: &str) -> Settings {
         login_max_failures: 5,
         login_lockout_ms: 1000,
         shutdown_grace_ms: 30_000,
+        oauth_clients: None,
+        oauth_code_ttl_ms: 60_000,
     }
 }
 

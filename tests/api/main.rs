@@ -10,6 +10,7 @@ mod login;
 mod operations;
 mod pai;
 mod pai_users;
+mod proxy;
 mod secrets;
 mod studio;
 mod tokens;
