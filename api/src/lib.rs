@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod pai;
 mod passwords;
+pub mod studio;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -88,7 +89,9 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .unify()
         .or(oauth::routes(app.clone()))
         .unify()
-        .or(pai::routes(app))
+        .or(pai::routes(app.clone()))
+        .unify()
+        .or(studio::routes(app))
         .unify()
         .recover(|rejection| async move {
             fallback::recover(rejection)

@@ -5,9 +5,10 @@
 //! transaction, parking what the database refuses; [`checkpoint`] lets a writer wait until
 //! the read models of its aggregate reached the sequence it appended; the query modules
 //! ([`courses`], [`users`], [`groups`], [`health`], [`status`]) are the typed SELECTs the api
-//! calls. [`credentials`] is the store of password hashes and [`personal`] the store of the
-//! keys that seal personal data in the log: neither is a read model, nothing the log can
-//! rebuild; nor is [`oauth_codes`], the course door's OAuth2 codes.
+//! calls. [`credentials`] is the store of password hashes, [`personal`] the store of the
+//! keys that seal personal data in the log, and [`token_keys`] the keys that sign tokens:
+//! none is a read model, nothing the log can rebuild; nor are [`oauth_codes`], the course
+//! door's OAuth2 codes, and [`studio`], the studio door's one-time codes and outbox.
 
 pub mod access;
 pub mod checkpoint;
@@ -22,6 +23,7 @@ pub mod personal;
 pub mod projector;
 pub mod registry;
 pub mod status;
+pub mod studio;
 pub mod token_keys;
 pub mod users;
 

@@ -13,6 +13,7 @@ mod pai;
 mod pai_users;
 mod proxy;
 mod secrets;
+mod studio;
 mod tokens;
 mod workers;
 mod write_path;
