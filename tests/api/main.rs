@@ -2,6 +2,7 @@
 
 mod core;
 mod courses;
+mod edge;
 mod helpers;
 mod identity;
 mod lifecycle;
