@@ -27,7 +27,7 @@ use crate::{App, Principal, RequestContext, body::BodyError};
 
 /// The caller, who must be an admin.
 async fn admin(app: &App, header: Option<String>) -> Result<Principal, EdgeError> {
-    let who = app.authenticate(header.as_deref()).await?;
+    let who = app.authenticate(header.as_deref())?;
     if !who.admin {
         return Err(EdgeError::forbidden());
     }

@@ -78,8 +78,8 @@ pub fn login_error(error: LoginError) -> EdgeError {
 
 pub async fn refresh(ctx: RequestContext, app: Arc<App>, header: Option<String>) -> Response {
     ctx.answer(async {
-        let token = bare_token(header.as_deref())?;
-        let session = app.refresh(token, ACCESS_TTL).await?;
+        let token = auth::token_of(header.as_deref())?;
+        let session = app.refresh(token, ACCESS_TTL)?;
         Ok::<_, EdgeError>(success(
             "success",
             json!({
@@ -93,24 +93,9 @@ pub async fn refresh(ctx: RequestContext, app: Arc<App>, header: Option<String>)
     .await
 }
 
-/// The token of an `Authorization` header in any of its three spellings.
-fn bare_token(header: Option<&str>) -> Result<&str, AuthError> {
-    let header = header.ok_or(AuthError::Missing)?.trim();
-    let token = match header.split_once(' ') {
-        Some(("Bearer" | "Token", token)) => token.trim(),
-        Some(_) => return Err(AuthError::Malformed),
-        None if matches!(header, "Bearer" | "Token") => return Err(AuthError::Malformed),
-        None => header,
-    };
-    if token.is_empty() || token.contains(char::is_whitespace) {
-        return Err(AuthError::Malformed);
-    }
-    Ok(token)
-}
-
 pub async fn logout(ctx: RequestContext, app: Arc<App>, header: Option<String>) -> Response {
     ctx.answer(async {
-        let who = app.authenticate(header.as_deref()).await?;
+        let who = app.authenticate(header.as_deref())?;
         app.write(
             &app.users,
             &who.user_id,
@@ -126,7 +111,7 @@ pub async fn logout(ctx: RequestContext, app: Arc<App>, header: Option<String>) 
 
 pub async fn info(ctx: RequestContext, app: Arc<App>, header: Option<String>) -> Response {
     ctx.answer(async {
-        let who: Principal = app.authenticate(header.as_deref()).await?;
+        let who: Principal = app.authenticate(header.as_deref())?;
         let row = projection::users::user_by_name(&app.db.pool, &who.username)
             .await
             .map_err(EdgeError::query)?
@@ -159,17 +144,6 @@ pub async fn info(ctx: RequestContext, app: Arc<App>, header: Option<String>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_token_arrives_in_three_spellings() {
-        for header in ["Bearer abc", "Token abc", "abc", " abc "] {
-            assert_eq!(bare_token(Some(header)), Ok("abc"), "{header}");
-        }
-        assert_eq!(bare_token(None), Err(AuthError::Missing));
-        for bad in ["", "Bearer ", "Token  ", "a b"] {
-            assert_eq!(bare_token(Some(bad)), Err(AuthError::Malformed), "{bad}");
-        }
-    }
 
     #[test]
     fn roles_tell_the_super_admin_from_admins_and_users() {

@@ -66,7 +66,7 @@ pub async fn change_password(
     body: Result<bytes::Bytes, BodyError>,
 ) -> Response {
     ctx.answer(async {
-        let who = app.authenticate(header.as_deref()).await?;
+        let who = app.authenticate(header.as_deref())?;
         let params = params::object(body)?;
         let old = params::required_string(&params, "oldPassword")?;
         let new = params::password(&params, "password")?;
