@@ -129,6 +129,23 @@ impl Running {
 }
 
 /// Connects to NATS and PostgreSQL, migrates the instance's schema, and starts `roles`.
+/// Adds a token signing key to the instance's secret store (`gantry rotate-token-key`).
+/// Every serving process knows it within a minute and signs with it once it is
+/// `projection::token_keys::PUBLISHED_FOR` old; tokens signed before stay good until they
+/// expire. Returns the new key's id.
+pub async fn rotate_token_key(settings: &Settings) -> anyhow::Result<String> {
+    settings.validate()?;
+    let db = Database::connect(&settings.database_url, &settings.instance)
+        .await
+        .with_context(|| format!("cannot reach PostgreSQL at {}", settings.database_url))?;
+    db.migrate()
+        .await
+        .context("cannot migrate the read models")?;
+    projection::token_keys::rotate(&db.pool)
+        .await
+        .context("cannot add a token key")
+}
+
 pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running> {
     settings.validate()?;
     // Before any role starts, so that none of their metrics is lost.
@@ -156,7 +173,8 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
     let stop = CancellationToken::new();
     let mut doors = JoinSet::new();
     let mut tasks = JoinSet::new();
-    let checkpoints = Checkpoints::new(&registry::registered());
+    let checkpoints =
+        Checkpoints::with_followers(&registry::registered(), &[projection::access::FOLLOWER]);
 
     if roles.project {
         let projector = Projector::new(
@@ -189,9 +207,22 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
         tasks.spawn(async move {
             let _ = follower.await;
         });
-        let key = projection::signing_key::signing_key(&db.pool)
+        let keys = projection::token_keys::load(&db.pool)
             .await
-            .context("cannot load the token signing key")?;
+            .context("cannot load the token signing keys")?;
+        let configured_key = settings
+            .token_key
+            .as_ref()
+            .filter(|k| !k.is_empty())
+            .map(|k| k.as_bytes().to_vec());
+        let access = projection::access::AccessTable::default();
+        if let Err(e) = access.refresh(&db.pool).await {
+            warn!(error = %e, "cannot read the access table yet; it follows the user directory");
+        }
+        let follower = access.follow(db.pool.clone(), checkpoints.clone(), stop.clone());
+        tasks.spawn(async move {
+            let _ = follower.await;
+        });
         let app = Arc::new(App {
             store: store.clone(),
             courses: Repository::new(store.clone()),
@@ -200,7 +231,8 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
             admins: Repository::new(store.clone()),
             db: db.clone(),
             checkpoints: checkpoints.clone(),
-            tokens: Tokens::new(&key),
+            tokens: Tokens::new(instance, &keys, configured_key),
+            access,
             logins: LoginThrottle::new(ThrottlePolicy::new(
                 settings.login_max_failures,
                 Duration::from_millis(settings.login_lockout_ms),
@@ -208,6 +240,7 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
             read_your_writes: Duration::from_millis(settings.read_your_writes_ms),
         });
         bootstrap_admin(&app, settings).await?;
+        tasks.spawn(reload_token_keys(app.clone(), stop.clone()));
         let listener = tokio::net::TcpListener::bind(settings.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.http_addr))?;
@@ -228,6 +261,23 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
         tasks,
         grace: Duration::from_millis(settings.shutdown_grace_ms),
     })
+}
+
+/// Takes the instance's token keys again now and then, so a key added by
+/// `gantry rotate-token-key` is known here before any process signs with it
+/// (`projection::token_keys::PUBLISHED_FOR`).
+async fn reload_token_keys(app: Arc<App>, stop: CancellationToken) {
+    const EVERY: Duration = Duration::from_secs(30);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(EVERY) => {}
+        }
+        match projection::token_keys::load(&app.db.pool).await {
+            Ok(keys) => app.tokens.reload(&keys),
+            Err(e) => warn!(error = %e, "cannot reload the token keys; keeping those in hand"),
+        }
+    }
 }
 
 /// The workers' parked events go to the instance's parked-events record, beside the

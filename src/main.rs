@@ -30,6 +30,8 @@ enum Command {
     Dev(Settings),
     /// Run the Kubernetes API simulator.
     Kubesim(kubesim::Args),
+    /// Add a new token signing key; it signs once every process knows it.
+    RotateTokenKey(Settings),
 }
 
 #[tokio::main]
@@ -41,6 +43,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Work(s) => (s, Roles::WORK),
         Command::Dev(s) => (s, Roles::DEV),
         Command::Kubesim(args) => return Ok(kubesim::run(args).await?),
+        Command::RotateTokenKey(s) => {
+            let kid = gantry::rotate_token_key(&s).await?;
+            println!("{kid}");
+            return Ok(());
+        }
     };
     // Listen before starting, so that a signal during start-up stops the process once up.
     let signals = shutdown_signals()?;

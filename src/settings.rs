@@ -45,6 +45,11 @@ pub struct Settings {
     /// The first lock after too many failed logins; it doubles with each further failure.
     #[arg(long, env = "GANTRY_LOGIN_LOCKOUT_MS", default_value_t = 1000)]
     pub login_lockout_ms: u64,
+    /// The key that signs access tokens (any text, 32 bytes or more). Unset, the
+    /// instance's generated keys in the secret store sign; they still check tokens when this
+    /// is set, so setting it logs nobody out.
+    #[arg(long, env = "GANTRY_TOKEN_KEY", hide_env_values = true)]
+    pub token_key: Option<String>,
     /// How long a stopping process waits for the work in hand before it exits anyway
     /// (status 1). Under Kubernetes' default 30 s before SIGKILL, so the log says why.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_MS", default_value_t = 25_000)]

@@ -27,7 +27,7 @@ use events::DomainEvent;
 use projection::{Database, checkpoint::Checkpoints};
 use warp::{Filter, Reply};
 
-pub use auth::{LoginThrottle, Principal, ThrottlePolicy, Tokens};
+pub use auth::{AuthError, LoginThrottle, Principal, Session, ThrottlePolicy, Tokens};
 pub use context::RequestContext;
 pub use passwords::PasswordWriteError;
 
@@ -42,6 +42,8 @@ pub struct App {
     pub db: Database,
     pub checkpoints: Checkpoints,
     pub tokens: Tokens,
+    /// Every user's role, status and revocation, kept current by the user directory.
+    pub access: projection::access::AccessTable,
     /// Failed-login counters, shared by every door that takes a password.
     pub logins: LoginThrottle,
     /// How long a write waits for the read models to show it before answering anyway.

@@ -25,8 +25,8 @@
 
 use events::user::{
     PasswordChanged, PasswordReset, TokensRevoked, UserAdminChanged, UserAudited, UserCreated,
-    UserDeleted, UserEmailChanged, UserEvent, UserExtensionUpdated, UserGroupsSet, UserRegistered,
-    UserStatus, UserVirtualClustersSet,
+    UserDeleted, UserDetailsChanged, UserEmailChanged, UserEvent, UserExtensionUpdated,
+    UserGroupsSet, UserRegistered, UserStatus, UserVirtualClustersSet,
 };
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -156,6 +156,14 @@ pub struct PasswordChange {
     pub credential: Uuid,
 }
 
+/// Personal details to change: `None` keeps a detail, `Some(None)` removes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DetailsChange {
+    pub phone: Option<Option<Phone>>,
+    pub real_name: Option<Option<RealName>>,
+    pub ldap_uid: Option<Option<LdapUid>>,
+}
+
 /// An extension change: `merge` sets the given keys and keeps the others; otherwise the
 /// extension becomes exactly `extension`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -177,6 +185,7 @@ pub enum UserCommand {
         credential: Uuid,
     },
     ChangeEmail(Option<Email>),
+    ChangeDetails(DetailsChange),
     SetAdmin(AdminChange),
     SetVirtualClusters(Vec<VirtualCluster>),
     SetGroups(Vec<GroupName>),
@@ -257,6 +266,17 @@ impl Aggregate for User {
                 }
             }
             UserEvent::UserEmailChanged(e) => profile.email.clone_from(&e.email),
+            UserEvent::UserDetailsChanged(d) => {
+                for (field, value) in [
+                    (&mut profile.phone, &d.phone),
+                    (&mut profile.real_name, &d.real_name),
+                    (&mut profile.ldap_uid, &d.ldap_uid),
+                ] {
+                    if let Some(value) = value {
+                        field.clone_from(value);
+                    }
+                }
+            }
             UserEvent::UserAdminChanged(a) => {
                 profile.admin = a.admin;
                 profile.release = a.release.or(profile.release);
@@ -307,6 +327,10 @@ impl Aggregate for User {
                 }
                 UserEvent::UserEmailChanged(UserEmailChanged { email })
             }
+            C::ChangeDetails(change) => match details_changed(profile, change) {
+                Some(changed) => UserEvent::UserDetailsChanged(changed),
+                None => return Ok(None),
+            },
             C::SetVirtualClusters(names) => {
                 let virtual_clusters = names_once(names);
                 if virtual_clusters == profile.virtual_clusters {
@@ -380,6 +404,20 @@ fn decide_admin(profile: &Profile, change: &AdminChange) -> Result<Option<UserEv
         admin: change.admin,
         release: change.release,
     })))
+}
+
+/// The details of `change` that differ from the profile's; `None` when none does.
+fn details_changed(profile: &Profile, change: &DetailsChange) -> Option<UserDetailsChanged> {
+    fn differs<T: AsRef<str>>(new: &Option<Option<T>>, old: &str) -> Option<String> {
+        let value = text(new.as_ref()?);
+        (value != old).then_some(value)
+    }
+    let changed = UserDetailsChanged {
+        phone: differs(&change.phone, &profile.phone),
+        real_name: differs(&change.real_name, &profile.real_name),
+        ldap_uid: differs(&change.ldap_uid, &profile.ldap_uid),
+    };
+    (changed != UserDetailsChanged::default()).then_some(changed)
 }
 
 fn text<T: AsRef<str>>(value: &Option<T>) -> String {
@@ -818,6 +856,25 @@ mod tests {
             ),
             (audit(UserStatus::Approved, None), Ok(None)),
             (set_admin(false, None), Ok(None)),
+            (
+                UserCommand::ChangeDetails(DetailsChange {
+                    phone: Some(None),
+                    ..Default::default()
+                }),
+                Ok(None),
+            ),
+            (
+                UserCommand::ChangeDetails(DetailsChange {
+                    phone: Some(None),
+                    real_name: Some(Some(RealName::parse("Jimmy Lin").unwrap())),
+                    ldap_uid: None,
+                }),
+                Ok(Some(UserEvent::UserDetailsChanged(UserDetailsChanged {
+                    phone: None,
+                    real_name: Some("Jimmy Lin".into()),
+                    ldap_uid: None,
+                }))),
+            ),
         ];
         for (command, expected) in table {
             check(std::slice::from_ref(&jimmy), command, expected);

@@ -24,6 +24,7 @@ pub enum UserEvent {
     PasswordChanged(PasswordChanged),
     PasswordReset(PasswordReset),
     UserEmailChanged(UserEmailChanged),
+    UserDetailsChanged(UserDetailsChanged),
     UserAdminChanged(UserAdminChanged),
     UserVirtualClustersSet(UserVirtualClustersSet),
     UserGroupsSet(UserGroupsSet),
@@ -41,6 +42,7 @@ impl DomainEvent for UserEvent {
         "PasswordChanged",
         "PasswordReset",
         "UserEmailChanged",
+        "UserDetailsChanged",
         "UserAdminChanged",
         "UserVirtualClustersSet",
         "UserGroupsSet",
@@ -180,14 +182,16 @@ pub struct UserAudited {
     pub release: Option<Uuid>,
 }
 
-/// The user (or an admin) chose a new password: its hash is stored as `credential`.
+/// The user (or an admin) chose a new password: its hash is stored as `credential`. Like
+/// [`TokensRevoked`], it voids every token issued to the user before it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PasswordChanged {
     pub credential: Uuid,
 }
 
 /// A forgotten password was replaced after the user proved who they are (a reset code):
-/// the new hash is stored as `credential`.
+/// the new hash is stored as `credential`. It voids every earlier token, as
+/// [`PasswordChanged`] does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PasswordReset {
     pub credential: Uuid,
@@ -197,6 +201,18 @@ pub struct PasswordReset {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UserEmailChanged {
     pub email: String,
+}
+
+/// Personal details the user (or an admin) changed; `None` leaves a detail as it was, an
+/// empty string removes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct UserDetailsChanged {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap_uid: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

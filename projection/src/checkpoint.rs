@@ -32,17 +32,28 @@ struct Inner {
     readers: HashMap<&'static str, Vec<&'static str>>,
 }
 
+/// Something this process keeps current from a read model (such as
+/// [`crate::access::AccessTable`]): its name, and the aggregates whose writes wait for it.
+pub type Follower = (&'static str, &'static [&'static str]);
+
 impl Checkpoints {
     pub fn new(projections: &[Arc<dyn Projection>]) -> Self {
+        Self::with_followers(projections, &[])
+    }
+
+    /// Checkpoints of `projections` and of `followers`, which announce their progress with
+    /// [`Checkpoints::advance`] like a projection.
+    pub fn with_followers(projections: &[Arc<dyn Projection>], followers: &[Follower]) -> Self {
         let mut by_name = HashMap::new();
         let mut readers: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
-        for projection in projections {
-            by_name.insert(projection.name(), watch::channel(0).0);
-            for aggregate in projection.aggregates() {
-                readers
-                    .entry(aggregate)
-                    .or_default()
-                    .push(projection.name());
+        let units = projections
+            .iter()
+            .map(|p| (p.name(), p.aggregates()))
+            .chain(followers.iter().copied());
+        for (name, aggregates) in units {
+            by_name.insert(name, watch::channel(0).0);
+            for aggregate in aggregates {
+                readers.entry(*aggregate).or_default().push(name);
             }
         }
         Self {
@@ -62,6 +73,14 @@ impl Checkpoints {
                 newer
             });
         }
+    }
+
+    /// A receiver that sees each move of `name`'s checkpoint.
+    pub fn subscribe(&self, name: &str) -> Option<watch::Receiver<u64>> {
+        self.inner
+            .by_name
+            .get(name)
+            .map(|sender| sender.subscribe())
     }
 
     /// The checkpoint of projection `name` as this process knows it.

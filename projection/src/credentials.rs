@@ -23,6 +23,8 @@ use crate::{DbError, Pool, registry::Tx};
 /// the hash of their current password (`None`: they have none, or it was retired).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoginRecord {
+    pub user_id: String,
+    pub number: i64,
     pub username: String,
     pub admin: bool,
     pub status: events::user::UserStatus,
@@ -93,7 +95,7 @@ pub async fn login_record(pool: &Pool, username: &str) -> Result<Option<LoginRec
     let client = pool.get().await?;
     let statement = client
         .prepare_cached(
-            "SELECT u.username, u.admin, u.status, c.password_hash
+            "SELECT u.user_id, u.number, u.username, u.admin, u.status, c.password_hash
              FROM users AS u LEFT JOIN credentials AS c ON c.credential_id = u.credential
              WHERE u.username = $1",
         )
@@ -102,10 +104,12 @@ pub async fn login_record(pool: &Pool, username: &str) -> Result<Option<LoginRec
         .query_opt(&statement, &[&username])
         .await?
         .map(|row| LoginRecord {
-            username: row.get(0),
-            admin: row.get(1),
-            status: events::user::UserStatus::parse(row.get(2))
+            user_id: row.get(0),
+            number: row.get(1),
+            username: row.get(2),
+            admin: row.get(3),
+            status: events::user::UserStatus::parse(row.get(4))
                 .unwrap_or(events::user::UserStatus::Disabled),
-            password_hash: row.get(3),
+            password_hash: row.get(5),
         }))
 }

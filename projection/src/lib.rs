@@ -8,6 +8,7 @@
 //! calls. [`credentials`] is the store of password hashes: not a read model, nothing the log
 //! can rebuild.
 
+pub mod access;
 pub mod checkpoint;
 pub mod courses;
 pub mod credentials;
@@ -17,8 +18,8 @@ pub mod health;
 pub mod parked;
 pub mod projector;
 pub mod registry;
-pub mod signing_key;
 pub mod status;
+pub mod token_keys;
 pub mod users;
 
 pub use db::{Database, DbError, Pool, Readers, refused_value, transient};

@@ -20,6 +20,9 @@ use crate::{
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserRow {
     pub user_id: String,
+    /// The user's number: the stream sequence of the event that registered or created them,
+    /// so it is the same after every rebuild and at every door.
+    pub number: i64,
     pub username: String,
     pub admin: bool,
     pub status: UserStatus,
@@ -53,6 +56,7 @@ pub struct UserDirectory;
 const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS users (
         user_id           text PRIMARY KEY,
+        number            bigint NOT NULL UNIQUE,
         username          text NOT NULL UNIQUE,
         admin             boolean NOT NULL,
         status            text NOT NULL,
@@ -70,17 +74,28 @@ const SCHEMA: &str = "
         updated_at        timestamptz NOT NULL,
         last_seq          bigint NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS users_admins ON users (username) WHERE admin AND status = 'approved';";
+    CREATE INDEX IF NOT EXISTS users_admins ON users (username) WHERE admin AND status = 'approved';
+    CREATE TABLE IF NOT EXISTS user_access (
+        user_id           text PRIMARY KEY,
+        username          text NOT NULL,
+        number            bigint NOT NULL,
+        admin             boolean NOT NULL,
+        status            text NOT NULL,
+        tokens_revoked_at timestamptz,
+        deleted           boolean NOT NULL,
+        last_seq          bigint NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS user_access_seq ON user_access (last_seq);";
 
 /// A registration or a creation: the row as new (a name taken again after a deletion
 /// starts afresh).
 const UPSERT: &str = "
-    INSERT INTO users (user_id, username, admin, status, email, phone, real_name, ldap_uid,
-                       virtual_clusters, groups, extension, credential, admin_release,
+    INSERT INTO users (user_id, number, username, admin, status, email, phone, real_name,
+                       ldap_uid, virtual_clusters, groups, extension, credential, admin_release,
                        tokens_revoked_at, created_at, updated_at, last_seq)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, $13, $13, $14)
+    VALUES ($1, $14, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, NULL, $13, $13, $14)
     ON CONFLICT (user_id) DO UPDATE SET
-        username = EXCLUDED.username, admin = EXCLUDED.admin, status = EXCLUDED.status,
+        number = EXCLUDED.number, username = EXCLUDED.username, admin = EXCLUDED.admin, status = EXCLUDED.status,
         email = EXCLUDED.email, phone = EXCLUDED.phone, real_name = EXCLUDED.real_name,
         ldap_uid = EXCLUDED.ldap_uid, virtual_clusters = EXCLUDED.virtual_clusters,
         groups = EXCLUDED.groups, extension = EXCLUDED.extension,
@@ -102,13 +117,32 @@ macro_rules! update_user {
 
 const AUDITED: &str = update_user!("status = $4, admin_release = COALESCE($5, admin_release)");
 const ADMIN_CHANGED: &str = update_user!("admin = $4, admin_release = COALESCE($5, admin_release)");
-const PASSWORD: &str = update_user!("credential = $4");
+/// A new password voids every earlier token.
+const PASSWORD: &str = update_user!("credential = $4, tokens_revoked_at = $2");
 const EMAIL: &str = update_user!("email = $4");
+const DETAILS: &str = update_user!(
+    "phone = COALESCE($4, phone), real_name = COALESCE($5, real_name), \
+     ldap_uid = COALESCE($6, ldap_uid)"
+);
 const VIRTUAL_CLUSTERS: &str = update_user!("virtual_clusters = $4");
 const GROUPS: &str = update_user!("groups = $4");
 const EXTENSION: &str = update_user!("extension = $4");
 const TOKENS_REVOKED: &str = update_user!("tokens_revoked_at = $2");
 const DELETE: &str = "DELETE FROM users WHERE user_id = $1";
+
+/// The access row of a user as their directory row now is; a user without one is marked
+/// deleted, so every process drops them from memory ([`crate::access`]).
+const SYNC_ACCESS: &str = "
+    INSERT INTO user_access (user_id, username, number, admin, status, tokens_revoked_at,
+                             deleted, last_seq)
+    SELECT user_id, username, number, admin, status, tokens_revoked_at, false, $2
+    FROM users WHERE user_id = $1
+    ON CONFLICT (user_id) DO UPDATE SET
+        username = EXCLUDED.username, number = EXCLUDED.number, admin = EXCLUDED.admin,
+        status = EXCLUDED.status, tokens_revoked_at = EXCLUDED.tokens_revoked_at,
+        deleted = false, last_seq = EXCLUDED.last_seq";
+const ACCESS_DELETED: &str =
+    "UPDATE user_access SET deleted = true, last_seq = $2 WHERE user_id = $1";
 
 impl Projection for UserDirectory {
     fn name(&self) -> &'static str {
@@ -213,6 +247,11 @@ async fn apply_one(tx: &Tx<'_>, applied: &Applied) -> Result<(), tokio_postgres:
         UserEvent::PasswordChanged(p) => change.update(PASSWORD, &[&p.credential]).await?,
         UserEvent::PasswordReset(p) => change.update(PASSWORD, &[&p.credential]).await?,
         UserEvent::UserEmailChanged(e) => change.update(EMAIL, &[&e.email]).await?,
+        UserEvent::UserDetailsChanged(d) => {
+            change
+                .update(DETAILS, &[&d.phone, &d.real_name, &d.ldap_uid])
+                .await?
+        }
         UserEvent::UserAdminChanged(a) => {
             change
                 .update(ADMIN_CHANGED, &[&a.admin, &a.release])
@@ -233,6 +272,16 @@ async fn apply_one(tx: &Tx<'_>, applied: &Applied) -> Result<(), tokio_postgres:
             let statement = tx.prepare_cached(DELETE).await?;
             tx.execute(&statement, &[&change.id]).await?;
         }
+    }
+    sync_access(tx, change.id, change.seq).await
+}
+
+/// Copies what authorization needs of the user into `user_access`, after each event.
+async fn sync_access(tx: &Tx<'_>, id: &str, seq: i64) -> Result<(), tokio_postgres::Error> {
+    let statement = tx.prepare_cached(SYNC_ACCESS).await?;
+    if tx.execute(&statement, &[&id, &seq]).await? == 0 {
+        let statement = tx.prepare_cached(ACCESS_DELETED).await?;
+        tx.execute(&statement, &[&id, &seq]).await?;
     }
     Ok(())
 }
@@ -309,38 +358,58 @@ async fn adopt_legacy_hash(tx: &Tx<'_>, applied: &Applied) -> Result<(), tokio_p
     credentials::adopt_legacy(tx, credential, &envelope.aggregate_id, hash).await
 }
 
-const SELECT_USER: &str = "
-    SELECT user_id, username, admin, status, email, phone, real_name, ldap_uid,
-           virtual_clusters, groups, extension, credential, admin_release, tokens_revoked_at,
-           created_at
-    FROM users WHERE username = $1";
+/// The columns of a whole user row, in the order [`user_row`] reads them.
+macro_rules! user_columns {
+    () => {
+        "user_id, number, username, admin, status, email, phone, real_name, ldap_uid, \
+         virtual_clusters, groups, extension, credential, admin_release, tokens_revoked_at, \
+         created_at"
+    };
+}
+
+/// The columns of a whole user row, for queries that read rows with [`user_row`]:
+/// `format!("SELECT {USER_COLUMNS} FROM users ...")`.
+pub const USER_COLUMNS: &str = user_columns!();
+
+/// A user row as a query of [`USER_COLUMNS`] reads it.
+pub fn user_row(row: &tokio_postgres::Row) -> UserRow {
+    UserRow {
+        user_id: row.get(0),
+        number: row.get(1),
+        username: row.get(2),
+        admin: row.get(3),
+        status: UserStatus::parse(row.get(4)).unwrap_or(UserStatus::Disabled),
+        email: row.get(5),
+        phone: row.get(6),
+        real_name: row.get(7),
+        ldap_uid: row.get(8),
+        virtual_clusters: row.get(9),
+        groups: row.get(10),
+        extension: match row.get::<_, Value>(11) {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        },
+        credential: row.get(12),
+        admin_release: row.get(13),
+        tokens_revoked_at: row.get(14),
+        created_at: row.get(15),
+    }
+}
 
 pub async fn user_by_name(pool: &Pool, username: &str) -> Result<Option<UserRow>, DbError> {
     let client = pool.get().await?;
-    let statement = client.prepare_cached(SELECT_USER).await?;
+    let statement = client
+        .prepare_cached(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE username = $1"
+        ))
+        .await?;
     Ok(client
         .query_opt(&statement, &[&username])
         .await?
-        .map(|row| UserRow {
-            user_id: row.get(0),
-            username: row.get(1),
-            admin: row.get(2),
-            status: UserStatus::parse(row.get(3)).unwrap_or(UserStatus::Disabled),
-            email: row.get(4),
-            phone: row.get(5),
-            real_name: row.get(6),
-            ldap_uid: row.get(7),
-            virtual_clusters: row.get(8),
-            groups: row.get(9),
-            extension: match row.get::<_, Value>(10) {
-                Value::Object(map) => map,
-                _ => serde_json::Map::new(),
-            },
-            credential: row.get(11),
-            admin_release: row.get(12),
-            tokens_revoked_at: row.get(13),
-            created_at: row.get(14),
-        }))
+        .as_ref()
+        .map(user_row))
 }
 
 /// The effective admins (admin and approved), for the admins roster.

@@ -20,6 +20,7 @@ pub struct TestApp {
 
 pub fn settings(instance: &str) -> Settings {
     Settings {
+        token_key: None,
         http_addr: "127.0.0.1:0".parse().expect("address"),
         nats_url: std::env::var("GANTRY_NATS_URL")
             .unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
@@ -35,6 +36,15 @@ pub fn settings(instance: &str) -> Settings {
         login_max_failures: 5,
         login_lockout_ms: 1000,
         shutdown_grace_ms: 30_000,
+    }
+}
+
+/// The context of a command sent by `actor` from a test.
+pub fn ctx(actor: &str) -> command::Context {
+    command::Context {
+        actor: actor.into(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+        ..Default::default()
     }
 }
 
@@ -178,6 +188,33 @@ impl TestApp {
         projection::Database::connect(&self.settings.database_url, &self.settings.instance)
             .await
             .expect("database")
+    }
+
+    /// The effective admins of the user directory, as the admins roster counts them.
+    pub async fn seen_admins(&self) -> Vec<command::admins::SeenAdmin> {
+        let db = self.database().await;
+        projection::users::effective_admins(&db.pool)
+            .await
+            .expect("admins")
+            .into_iter()
+            .map(|a| command::admins::SeenAdmin {
+                username: a.username,
+                release: a.admin_release,
+            })
+            .collect()
+    }
+
+    /// The instance's event store, as another process would open it.
+    pub async fn event_store(&self) -> command::JetStreamStore {
+        command::JetStreamStore::open(
+            async_nats::connect(&self.settings.nats_url)
+                .await
+                .expect("nats"),
+            &self.settings.instance,
+            Duration::from_secs(600),
+        )
+        .await
+        .expect("event store")
     }
 
     pub async fn jetstream(&self) -> async_nats::jetstream::Context {

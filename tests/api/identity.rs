@@ -13,26 +13,10 @@ use events::user::{UserStatus, user_id};
 use gantry::Roles;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, eventually, raw_envelope, spawn_gantry};
+use crate::helpers::{TestApp, ctx, eventually, raw_envelope, spawn_gantry};
 
 async fn store(app: &TestApp) -> JetStreamStore {
-    JetStreamStore::open(
-        async_nats::connect(&app.settings.nats_url)
-            .await
-            .expect("nats"),
-        &app.settings.instance,
-        Duration::from_secs(600),
-    )
-    .await
-    .expect("event store")
-}
-
-fn ctx(actor: &str) -> command::Context {
-    command::Context {
-        actor: actor.into(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        ..Default::default()
-    }
+    app.event_store().await
 }
 
 async fn create_user(app: &TestApp, body: Value) {
@@ -320,18 +304,8 @@ async fn pending_and_disabled_users_cannot_log_in() {
     );
 }
 
-/// The effective admins of the user directory, as the roster counts them.
 async fn seen(app: &TestApp) -> Vec<SeenAdmin> {
-    let db = app.database().await;
-    projection::users::effective_admins(&db.pool)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| SeenAdmin {
-            username: a.username,
-            release: a.admin_release,
-        })
-        .collect()
+    app.seen_admins().await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -444,8 +418,9 @@ async fn an_instance_that_kept_hashes_in_its_read_model_logs_in_after_the_upgrad
     .await;
     assert!(projected);
 
-    // Put the schema back as the previous build left it: hashes in `users`, its checkpoint
-    // past the events, no credential store, migration 3 not run.
+    // Put the schema back as the build before the credential store left it: hashes in
+    // `users`, its checkpoint past the events, no credential store, one signing key,
+    // migrations 3 and 4 not run.
     app.stop().await;
     let db = app.database().await;
     let client = db.pool.get().await.unwrap();
@@ -458,7 +433,11 @@ async fn an_instance_that_kept_hashes_in_its_read_model_logs_in_after_the_upgrad
              CREATE TABLE users (
                  username text PRIMARY KEY, password_hash text NOT NULL, admin boolean NOT NULL,
                  email text NOT NULL, created_at timestamptz NOT NULL, last_seq bigint NOT NULL);
-             DELETE FROM refinery_schema_history WHERE version = 3;",
+             CREATE TABLE token_signing_key (
+                 id integer PRIMARY KEY CHECK (id = 1), key bytea NOT NULL);
+             INSERT INTO token_signing_key SELECT 1, key FROM token_keys LIMIT 1;
+             DROP TABLE token_keys;
+             DELETE FROM refinery_schema_history WHERE version IN (3, 4);",
         )
         .await
         .unwrap();

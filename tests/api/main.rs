@@ -9,5 +9,6 @@ mod lifecycle;
 mod login;
 mod operations;
 mod pai;
+mod tokens;
 mod workers;
 mod write_path;

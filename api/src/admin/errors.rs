@@ -9,7 +9,7 @@ use warp::{
     reply::{Response, json, with_status},
 };
 
-use crate::{Principal, Tokens};
+use crate::{App, Principal};
 
 #[derive(Debug)]
 pub struct AdminError {
@@ -67,10 +67,10 @@ impl Reply for AdminError {
     }
 }
 
-/// The caller behind `Authorization: Bearer`, who must be an admin.
-pub fn admin(tokens: &Tokens, header: Option<String>) -> Result<Principal, AdminError> {
-    let caller = tokens
-        .verify_bearer(header.as_deref())
+/// The caller behind the `Authorization` header, who must be an admin now.
+pub fn admin(app: &App, header: Option<String>) -> Result<Principal, AdminError> {
+    let caller = app
+        .authenticate(header.as_deref())
         .map_err(|e| AdminError::new(StatusCode::UNAUTHORIZED, "Unauthorized", e.to_string()))?;
     if !caller.admin {
         return Err(AdminError::new(

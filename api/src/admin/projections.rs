@@ -13,7 +13,7 @@ use crate::{App, RequestContext};
 /// sequence.
 pub async fn list(ctx: RequestContext, app: Arc<App>, token: Option<String>) -> Response {
     ctx.answer(async {
-        admin(&app.tokens, token)?;
+        admin(&app, token)?;
         let last = app.store.last_sequence().await.map_err(|e| {
             tracing::warn!(error = %e, "event store unavailable");
             AdminError::unavailable()
@@ -44,7 +44,7 @@ pub async fn list(ctx: RequestContext, app: Arc<App>, token: Option<String>) -> 
 /// Every parked event, oldest first.
 pub async fn parked(ctx: RequestContext, app: Arc<App>, token: Option<String>) -> Response {
     ctx.answer(async {
-        admin(&app.tokens, token)?;
+        admin(&app, token)?;
         let rows = projection::parked::parked(&app.db.pool)
             .await
             .map_err(AdminError::query)?;

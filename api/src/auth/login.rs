@@ -72,10 +72,8 @@ pub async fn check_password(
     match user {
         Some(user) if matches => {
             throttle.succeeded(username);
-            Ok(Principal {
-                username: user.username,
-                admin: user.admin,
-            })
+            Principal::new(user.number, &user.user_id, &user.username, user.admin)
+                .ok_or(LoginError::NoUser)
         }
         Some(_) => {
             throttle.failed(username, client);

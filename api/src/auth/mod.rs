@@ -1,107 +1,215 @@
-//! Access tokens, one service for every door.
+//! Who is asking, one service for every door.
 //!
-//! Tokens are HS256 JWTs signed with the instance's key (see `projection::signing_key`),
-//! carrying the username and admin flag, as OpenPAI's did. They expire exactly at `exp`:
-//! no leeway keeps an expired token alive. Doors differ only in how the token arrives and
-//! in the words of their errors; [`AuthError`] says what went wrong, each door says it.
+//! A request carries a signed token ([`tokens`]) in `Authorization`, spelled `Bearer x`
+//! (OAuth, OpenPAI), `Token x` (Django REST framework) or bare `x` (the edge platform).
+//! [`App::authenticate`] checks the signature and expiry, then judges the request by the
+//! user's state *now*, from the in-memory access table (`projection::access`) kept current
+//! by the user directory: a deleted user's tokens are invalid, a pending or disabled user's
+//! are refused, a token issued before the user's last revocation (logout, a new password)
+//! is revoked, and the admin flag is the user's current one, not what the token said when
+//! it was issued. Doors differ only in how they word an [`AuthError`].
+//!
 //! Logins with a password go through [`check_password`], throttled by [`LoginThrottle`].
+//! A login gets a [`Session`]: an access token and, for doors that refresh, a refresh token
+//! that [`App::refresh`] trades for a new access token while the user may still log in.
 
 mod login;
 mod throttle;
+mod tokens;
 
 pub use login::{LoginError, check_password};
 pub use throttle::{LoginThrottle, ThrottlePolicy, Throttled};
+pub use tokens::{Kind, SignError, Tokens};
 
 use std::time::Duration;
 
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use chrono::{DateTime, Utc};
+use command::{user::Caller, values::Username};
+use events::user::UserStatus;
+use projection::access::UserAccess;
 use warp::Filter;
 
-/// The user a valid token speaks for.
+use crate::App;
+use tokens::TokenError;
+
+/// The user a request speaks for, as they are now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// The user's number, the same at every door (`projection::users::UserRow::number`).
+    pub number: i64,
+    /// The aggregate id of the user.
+    pub user_id: String,
     pub username: String,
+    /// Whether the user is an admin now.
     pub admin: bool,
+    name: Username,
+}
+
+impl Principal {
+    /// The principal of an approved user as the log left them; `None` for a name the
+    /// domain would not take (none is ever written).
+    fn of(user: &UserAccess) -> Option<Self> {
+        Self::new(user.number, &user.user_id, &user.username, user.admin)
+    }
+
+    fn new(number: i64, user_id: &str, username: &str, admin: bool) -> Option<Self> {
+        Some(Self {
+            number,
+            user_id: user_id.to_string(),
+            username: username.to_string(),
+            admin,
+            name: Username::parse(username).ok()?,
+        })
+    }
+
+    /// The caller of a user command.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            username: self.name.clone(),
+            admin: self.admin,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("no Authorization header")]
     Missing,
-    #[error("Authorization header is not a Bearer token")]
-    NotBearer,
+    /// A header that is none of the three spellings (`Basic …`, `Bearer` alone, …).
+    #[error("Authorization header is not a token")]
+    Malformed,
+    /// Not signed by this instance, not a token of the right kind, or of a user who no
+    /// longer exists.
     #[error("invalid token")]
     Invalid,
     #[error("token expired")]
     Expired,
+    /// Issued before the user logged out or changed their password.
+    #[error("token revoked")]
+    Revoked,
+    /// The user exists but may not act (pending or disabled).
+    #[error("the user is {}", .0.as_str())]
+    NotApproved(UserStatus),
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Claims {
-    username: String,
-    admin: bool,
-    iat: u64,
-    exp: u64,
-    jti: Uuid,
-}
-
-pub struct Tokens {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("token could not be signed: {0}")]
-pub struct SignError(String);
-
-impl Tokens {
-    pub fn new(key: &[u8]) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp"]);
-        Self {
-            encoding: EncodingKey::from_secret(key),
-            decoding: DecodingKey::from_secret(key),
-            validation,
+impl From<TokenError> for AuthError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::Invalid => AuthError::Invalid,
+            TokenError::Expired => AuthError::Expired,
         }
     }
+}
 
-    /// A token for `username` valid for `ttl` from now.
-    pub fn issue(&self, username: &str, admin: bool, ttl: Duration) -> Result<String, SignError> {
-        let now = chrono::Utc::now().timestamp().max(0) as u64;
-        let claims = Claims {
-            username: username.to_string(),
-            admin,
-            iat: now,
-            exp: now.saturating_add(ttl.as_secs()),
-            jti: Uuid::new_v4(),
+/// The token in an `Authorization` header value: `Bearer x`, `Token x` or a bare `x`.
+pub fn token_of(header: Option<&str>) -> Result<&str, AuthError> {
+    let header = header.ok_or(AuthError::Missing)?.trim();
+    let mut parts = header.split(' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("Bearer" | "Token"), Some(token), None) if !token.is_empty() => Ok(token),
+        (Some(bare), None, None) if !bare.is_empty() && !matches!(bare, "Bearer" | "Token") => {
+            Ok(bare)
+        }
+        _ => Err(AuthError::Malformed),
+    }
+}
+
+/// What a login hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub access: String,
+    pub access_expires_at: DateTime<Utc>,
+    pub refresh: Option<String>,
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+}
+
+impl App {
+    /// The user a request's `Authorization` header speaks for, as they are now.
+    pub fn authenticate(&self, header: Option<&str>) -> Result<Principal, AuthError> {
+        let claims = self.tokens.verify(token_of(header)?)?;
+        if claims.kind() != Kind::Access {
+            return Err(AuthError::Invalid);
+        }
+        self.current(&claims)
+    }
+
+    /// The user `username` as they are now, if they exist and may act (after a password
+    /// check, which reads the directory itself).
+    pub fn principal(&self, username: &str) -> Option<Principal> {
+        let user = self.access.get(username)?;
+        (user.status == UserStatus::Approved)
+            .then(|| Principal::of(&user))
+            .flatten()
+    }
+
+    /// Tokens for `who`: an access token for `access_ttl`, and a refresh token for
+    /// `refresh_ttl` when the door refreshes.
+    pub fn sign_in(
+        &self,
+        who: &Principal,
+        access_ttl: Duration,
+        refresh_ttl: Option<Duration>,
+    ) -> Result<Session, SignError> {
+        let (access, access_expires_at) = self.tokens.issue(
+            &who.username,
+            who.number,
+            who.admin,
+            Kind::Access,
+            access_ttl,
+        )?;
+        let (refresh, refresh_expires_at) = match refresh_ttl {
+            Some(ttl) => {
+                let (token, at) =
+                    self.tokens
+                        .issue(&who.username, who.number, who.admin, Kind::Refresh, ttl)?;
+                (Some(token), Some(at))
+            }
+            None => (None, None),
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| SignError(e.to_string()))
+        Ok(Session {
+            access,
+            access_expires_at,
+            refresh,
+            refresh_expires_at,
+        })
     }
 
-    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        match jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation) {
-            Ok(data) => Ok(Principal {
-                username: data.claims.username,
-                admin: data.claims.admin,
-            }),
-            Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(AuthError::Expired),
-            Err(_) => Err(AuthError::Invalid),
+    /// A new access token for the holder of `refresh_token`, while the user may still act
+    /// and has not revoked it. The refresh token itself stays as it is.
+    pub fn refresh(&self, refresh_token: &str, access_ttl: Duration) -> Result<Session, AuthError> {
+        let claims = self.tokens.verify(refresh_token)?;
+        if claims.kind() != Kind::Refresh {
+            return Err(AuthError::Invalid);
         }
+        let who = self.current(&claims)?;
+        let mut session = self
+            .sign_in(&who, access_ttl, None)
+            .map_err(|_| AuthError::Invalid)?;
+        session.refresh = Some(refresh_token.to_string());
+        session.refresh_expires_at = Some(claims.expires_at());
+        Ok(session)
     }
 
-    /// Checks an `Authorization: Bearer <token>` header value.
-    pub fn verify_bearer(&self, header: Option<&str>) -> Result<Principal, AuthError> {
-        let header = header.ok_or(AuthError::Missing)?;
-        let mut parts = header.split(' ');
-        match (parts.next(), parts.next(), parts.next()) {
-            (Some("Bearer"), Some(token), None) if !token.is_empty() => self.verify(token),
-            _ => Err(AuthError::NotBearer),
+    /// Judges a verified token by its user's current state.
+    fn current(&self, claims: &tokens::Claims) -> Result<Principal, AuthError> {
+        let user = self
+            .access
+            .get(&claims.username)
+            .ok_or(AuthError::Invalid)?;
+        // A user deleted and created again under the same name is another user.
+        if claims.uid.is_some_and(|uid| uid != user.number) {
+            return Err(AuthError::Invalid);
         }
+        if user.status != UserStatus::Approved {
+            return Err(AuthError::NotApproved(user.status));
+        }
+        if user
+            .tokens_revoked_at
+            .is_some_and(|revoked| claims.issued_at() <= revoked)
+        {
+            return Err(AuthError::Revoked);
+        }
+        Principal::of(&user).ok_or(AuthError::Invalid)
     }
 }
 
@@ -117,54 +225,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_token_speaks_for_its_user_until_it_expires() {
-        let tokens = Tokens::new(b"0123456789abcdef0123456789abcdef");
-        let token = tokens
-            .issue("jimmy", true, Duration::from_secs(60))
-            .unwrap();
-        assert_eq!(
-            tokens.verify_bearer(Some(&format!("Bearer {token}"))),
-            Ok(Principal {
-                username: "jimmy".into(),
-                admin: true
-            })
-        );
-        let expired = Tokens::new(b"0123456789abcdef0123456789abcdef");
-        let claims = Claims {
-            username: "x".into(),
-            admin: false,
-            iat: 1,
-            exp: 2,
-            jti: Uuid::nil(),
-        };
-        let old = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &expired.encoding)
-            .unwrap();
-        assert_eq!(tokens.verify(&old), Err(AuthError::Expired));
-    }
-
-    #[test]
-    fn headers_that_are_not_bearer_tokens_are_told_apart() {
-        let tokens = Tokens::new(b"k");
-        assert_eq!(tokens.verify_bearer(None), Err(AuthError::Missing));
-        assert_eq!(
-            tokens.verify_bearer(Some("Token abc")),
-            Err(AuthError::NotBearer)
-        );
-        assert_eq!(
-            tokens.verify_bearer(Some("Bearer")),
-            Err(AuthError::NotBearer)
-        );
-        assert_eq!(
-            tokens.verify_bearer(Some("Bearer a b")),
-            Err(AuthError::NotBearer)
-        );
-        assert_eq!(
-            tokens.verify_bearer(Some("Bearer abc")),
-            Err(AuthError::Invalid)
-        );
-        let other = Tokens::new(b"another key")
-            .issue("x", false, Duration::from_secs(60))
-            .unwrap();
-        assert_eq!(tokens.verify(&other), Err(AuthError::Invalid));
+    fn three_spellings_carry_a_token() {
+        assert_eq!(token_of(Some("Bearer abc")), Ok("abc"));
+        assert_eq!(token_of(Some("Token abc")), Ok("abc"));
+        assert_eq!(token_of(Some("abc")), Ok("abc"));
+        assert_eq!(token_of(None), Err(AuthError::Missing));
+        for malformed in ["", "Bearer", "Token", "Bearer a b", "Basic dXNlcjpwdw== x"] {
+            assert_eq!(
+                token_of(Some(malformed)),
+                Err(AuthError::Malformed),
+                "{malformed:?}"
+            );
+        }
     }
 }

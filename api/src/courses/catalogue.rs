@@ -103,7 +103,7 @@ pub async fn list_mine(
     body: Body,
 ) -> Response {
     ctx.answer(async {
-        authorize(&app.tokens, token)?;
+        authorize(&app, token)?;
         let query: UserQuery = parse(body)?;
         if query.user.is_empty() {
             return Err(CourseError::bad_request("Empty user name"));
@@ -180,7 +180,7 @@ pub async fn create(
     body: Body,
 ) -> Response {
     ctx.answer(async {
-        let caller = authorize(&app.tokens, token)?;
+        let caller = authorize(&app, token)?;
         let request: NewCourseRequest = parse(body)?;
         let new = request.into_command(&caller)?;
         let name = new.name.clone();
@@ -248,7 +248,7 @@ pub async fn update(
     body: Body,
 ) -> Response {
     ctx.answer(async {
-        let caller = authorize(&app.tokens, token)?;
+        let caller = authorize(&app, token)?;
         let request: CourseChangesRequest = parse(body)?;
         if request.id.is_empty() {
             return Err(CourseError::bad_request("Course id is empty"));
@@ -278,7 +278,7 @@ pub async fn delete(
     token: Option<String>,
 ) -> Response {
     ctx.answer(async {
-        let caller = authorize(&app.tokens, token)?;
+        let caller = authorize(&app, token)?;
         if id.is_empty() {
             return Err(CourseError::bad_request("Empty course id"));
         }
@@ -323,7 +323,7 @@ pub async fn get(
     token: Option<String>,
 ) -> Response {
     ctx.answer(async {
-        authorize(&app.tokens, token)?;
+        authorize(&app, token)?;
         if id.is_empty() {
             return Err(CourseError::bad_request("Empty course id"));
         }

@@ -15,7 +15,7 @@ use warp::{
 };
 
 use crate::{
-    Principal, Tokens,
+    App, Principal,
     auth::AuthError,
     body::BodyError,
     input::{self, InputError},
@@ -133,11 +133,13 @@ impl From<AuthError> for CourseError {
             AuthError::Missing => {
                 Self::new(StatusCode::UNAUTHORIZED, "Authorization header is missing")
             }
-            AuthError::NotBearer => Self::new(
+            AuthError::Malformed => Self::new(
                 StatusCode::UNAUTHORIZED,
                 "Authorization header is not Bearer Token format or token is missing",
             ),
-            AuthError::Invalid => Self::new(StatusCode::FORBIDDEN, "Invalid API token"),
+            AuthError::Invalid | AuthError::Revoked | AuthError::NotApproved(_) => {
+                Self::new(StatusCode::FORBIDDEN, "Invalid API token")
+            }
             AuthError::Expired => Self::new(StatusCode::FORBIDDEN, "Access token expired"),
         }
     }
@@ -165,9 +167,13 @@ impl Reply for CourseError {
     }
 }
 
-/// The caller behind an `Authorization: Bearer` header.
-pub fn authorize(tokens: &Tokens, header: Option<String>) -> Result<Principal, CourseError> {
-    Ok(tokens.verify_bearer(header.as_deref())?)
+/// The caller behind an `Authorization: Bearer` header, as they are now. The course door
+/// takes only the `Bearer` spelling, as its document says; other doors take more.
+pub fn authorize(app: &App, header: Option<String>) -> Result<Principal, CourseError> {
+    if header.as_deref().is_some_and(|h| !h.starts_with("Bearer ")) {
+        return Err(AuthError::Malformed.into());
+    }
+    Ok(app.authenticate(header.as_deref())?)
 }
 
 /// The request body as `T`.

@@ -28,7 +28,7 @@ pub async fn database(
 ) -> Response {
     ctx.answer(async {
         if let Some(header) = token {
-            authorize(&app.tokens, header)?;
+            authorize(&app, header)?;
         }
         let echo: Echo = parse(body)?;
         let tables = projection::health::tables(&app.db.pool, app.db.schema())

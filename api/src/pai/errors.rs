@@ -16,7 +16,7 @@ use warp::{
 };
 
 use crate::{
-    Principal, Tokens,
+    App, Principal,
     auth::{AuthError, Throttled},
     body::BodyError,
     input::InputError,
@@ -251,9 +251,9 @@ impl Reply for PaiError {
     }
 }
 
-/// The caller behind `Authorization: Bearer`, who must be an admin.
-pub fn admin(tokens: &Tokens, header: Option<String>) -> Result<Principal, PaiError> {
-    let caller = tokens.verify_bearer(header.as_deref())?;
+/// The caller behind the `Authorization` header, who must be an admin now.
+pub fn admin(app: &App, header: Option<String>) -> Result<Principal, PaiError> {
+    let caller = app.authenticate(header.as_deref())?;
     if !caller.admin {
         return Err(PaiError::new(
             StatusCode::FORBIDDEN,

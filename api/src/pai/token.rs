@@ -55,12 +55,11 @@ pub async fn issue(
                 LoginError::Query(e) => PaiError::query(e),
                 LoginError::Hashing(e) => PaiError::from(e),
             })?;
-        let token = app
-            .tokens
-            .issue(&user.username, user.admin, Duration::from_secs(expiration))
+        let session = app
+            .sign_in(&user, Duration::from_secs(expiration), None)
             .map_err(|e| PaiError::unknown(e.to_string()))?;
         Ok::<_, PaiError>(json(
-            &json!({ "token": token, "user": user.username, "admin": user.admin }),
+            &json!({ "token": session.access, "user": user.username, "admin": user.admin }),
         ))
     })
     .await

@@ -28,7 +28,7 @@ pub async fn create(
     body: Result<bytes::Bytes, BodyError>,
 ) -> Response {
     ctx.answer(async {
-        let caller = admin(&app.tokens, token)?;
+        let caller = admin(&app, token)?;
         let params = match input::json::<Value>(&body?)? {
             Value::Object(map) => map,
             _ => return Err(PaiError::invalid("\"value\" must be an object")),
