@@ -56,7 +56,10 @@ async fn tokens(app: &TestApp, user: &str, password: &str) -> (String, String) {
     assert_eq!(status, 200, "login of {user}: {body}");
     (
         body["token"].as_str().expect("token").to_string(),
-        body["refreshToken"].as_str().expect("refresh token").to_string(),
+        body["refreshToken"]
+            .as_str()
+            .expect("refresh token")
+            .to_string(),
     )
 }
 
@@ -70,13 +73,21 @@ async fn create_sub_user(app: &TestApp, admin: &str, body: Value) -> i64 {
         .send(authed(app, Method::POST, "/v1/admin/user", admin).json(&body))
         .await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!((&answer["code"], &answer["message"]), (&json!(200), &json!("success")));
+    assert_eq!(
+        (&answer["code"], &answer["message"]),
+        (&json!(200), &json!("success"))
+    );
     answer["data"]["id"].as_i64().expect("the new user's id")
 }
 
 async fn list(app: &TestApp, admin: &str, query: &str) -> Value {
     let (status, body) = app
-        .send(authed(app, Method::GET, &format!("/v1/admin/user{query}"), admin))
+        .send(authed(
+            app,
+            Method::GET,
+            &format!("/v1/admin/user{query}"),
+            admin,
+        ))
         .await;
     assert_eq!(status, 200, "{body}");
     body
@@ -165,9 +176,14 @@ async fn a_registered_user_waits_for_approval_then_logs_in_and_out() {
     let now = chrono::Utc::now().timestamp();
     let (status, body) = login(&app, "u1", "xxX@1234").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!((&body["code"], &body["message"]), (&json!(200), &json!("success")));
+    assert_eq!(
+        (&body["code"], &body["message"]),
+        (&json!(200), &json!("success"))
+    );
     let expires = body["expireTime"].as_i64().expect("expireTime");
-    let refresh_expires = body["refreshExpireTime"].as_i64().expect("refreshExpireTime");
+    let refresh_expires = body["refreshExpireTime"]
+        .as_i64()
+        .expect("refreshExpireTime");
     assert!((expires - now - 3_600).abs() <= 5, "{body}");
     assert!((refresh_expires - now - 18_000).abs() <= 5, "{body}");
     let token = body["token"].as_str().unwrap().to_string();
@@ -182,7 +198,11 @@ async fn a_registered_user_waits_for_approval_then_logs_in_and_out() {
         }
     });
     for spelling in [Spelling::Bearer, Spelling::Token, Spelling::Bare] {
-        assert_eq!(info(&app, &token, spelling).await, (200, me.clone()), "{spelling:?}");
+        assert_eq!(
+            info(&app, &token, spelling).await,
+            (200, me.clone()),
+            "{spelling:?}"
+        );
     }
     let (status, body) = info(&app, &admin, Spelling::Bare).await;
     assert_eq!(status, 200, "{body}");
@@ -225,14 +245,21 @@ async fn a_refreshed_token_works_until_logout() {
     let (access, refresh) = tokens(&app, "rita", "rita-secret").await;
 
     let put = |token: &str, spelling| {
-        with_token(request(&app, Method::PUT, "/v1/authorization"), token, spelling)
+        with_token(
+            request(&app, Method::PUT, "/v1/authorization"),
+            token,
+            spelling,
+        )
     };
     let mut refreshed = Vec::new();
     for spelling in [Spelling::Bearer, Spelling::Token, Spelling::Bare] {
         let now = chrono::Utc::now().timestamp();
         let (status, body) = app.send(put(&refresh, spelling)).await;
         assert_eq!(status, 200, "{spelling:?}: {body}");
-        assert_eq!((&body["code"], &body["message"]), (&json!(200), &json!("success")));
+        assert_eq!(
+            (&body["code"], &body["message"]),
+            (&json!(200), &json!("success"))
+        );
         let expires = body["expireTime"].as_i64().expect("expireTime");
         assert!((expires - now - 3_600).abs() <= 5, "{body}");
         let token = body["token"].as_str().expect("token").to_string();
@@ -247,7 +274,8 @@ async fn a_refreshed_token_works_until_logout() {
         (401, refused(401, "The token is invalid."))
     );
     assert_eq!(
-        app.send(request(&app, Method::PUT, "/v1/authorization")).await,
+        app.send(request(&app, Method::PUT, "/v1/authorization"))
+            .await,
         (401, refused(401, "User need to log in first."))
     );
 
@@ -282,8 +310,16 @@ async fn admins_list_create_audit_reset_and_delete_users() {
                 .json(&json!({"user": "sub1", "password": "other-secret"})),
         )
         .await;
-    assert_eq!((status, body), (409, refused(409, "User sub1 already exists.")));
-    let sub2 = create_sub_user(&app, &admin, json!({"user": "sub2", "password": "sub2-secret"})).await;
+    assert_eq!(
+        (status, body),
+        (409, refused(409, "User sub1 already exists."))
+    );
+    let sub2 = create_sub_user(
+        &app,
+        &admin,
+        json!({"user": "sub2", "password": "sub2-secret"}),
+    )
+    .await;
     let sub3 = create_sub_user(
         &app,
         &admin,
@@ -309,19 +345,33 @@ async fn admins_list_create_audit_reset_and_delete_users() {
             .collect()
     };
     let all = list(&app, &admin, "").await;
-    assert_eq!((&all["code"], &all["message"]), (&json!(200), &json!("Success")));
+    assert_eq!(
+        (&all["code"], &all["message"]),
+        (&json!(200), &json!("Success"))
+    );
     assert_eq!(all["total"], 4, "{all}");
     assert_eq!(ids(&all), [admin_id, sub1, sub2, sub3]);
     let first = list(&app, &admin, "?page=1&pageSize=2").await;
-    assert_eq!((ids(&first), &first["total"]), (vec![admin_id, sub1], &json!(4)));
+    assert_eq!(
+        (ids(&first), &first["total"]),
+        (vec![admin_id, sub1], &json!(4))
+    );
     let second = list(&app, &admin, "?page=2&pageSize=2").await;
     assert_eq!(ids(&second), [sub2, sub3]);
     let past = list(&app, &admin, "?page=3&pageSize=2").await;
     assert_eq!((ids(&past), &past["total"]), (vec![], &json!(4)));
-    assert_eq!(ids(&list(&app, &admin, "?pageSize=0&page=9").await).len(), 4);
+    assert_eq!(
+        ids(&list(&app, &admin, "?pageSize=0&page=9").await).len(),
+        4
+    );
     let row = row_of(&app, &admin, "sub1").await;
     assert_eq!(
-        (&row["status"], &row["realName"], &row["phone"], &row["role"]),
+        (
+            &row["status"],
+            &row["realName"],
+            &row["phone"],
+            &row["role"]
+        ),
         (&json!(0), &json!("Sub One"), &json!("+86 123"), &json!(4))
     );
     assert_eq!(row_of(&app, &admin, "sub3").await["role"], 2);
@@ -329,8 +379,13 @@ async fn admins_list_create_audit_reset_and_delete_users() {
     // Reset: the new password works, the old one and the user's sessions do not.
     let (status, body) = app
         .send(
-            authed(&app, Method::PUT, &format!("/v1/admin/user/{sub1}/password/"), &admin)
-                .json(&json!({"password": "sub1-renewed"})),
+            authed(
+                &app,
+                Method::PUT,
+                &format!("/v1/admin/user/{sub1}/password/"),
+                &admin,
+            )
+            .json(&json!({"password": "sub1-renewed"})),
         )
         .await;
     assert_eq!((status, body), (200, ok("success")));
@@ -350,11 +405,26 @@ async fn admins_list_create_audit_reset_and_delete_users() {
     // Delete: an admin cannot be; a user can, once.
     for admin_user in [admin_id, sub3] {
         let (status, body) = app
-            .send(authed(&app, Method::DELETE, &format!("/v1/admin/user/{admin_user}"), &admin))
+            .send(authed(
+                &app,
+                Method::DELETE,
+                &format!("/v1/admin/user/{admin_user}"),
+                &admin,
+            ))
             .await;
-        assert_eq!((status, body), (403, refused(403, "An admin cannot be deleted.")));
+        assert_eq!(
+            (status, body),
+            (403, refused(403, "An admin cannot be deleted."))
+        );
     }
-    let delete = || authed(&app, Method::DELETE, &format!("/v1/admin/user/{sub2}"), &admin);
+    let delete = || {
+        authed(
+            &app,
+            Method::DELETE,
+            &format!("/v1/admin/user/{sub2}"),
+            &admin,
+        )
+    };
     assert_eq!(app.send(delete()).await, (200, ok("success")));
     assert_eq!(
         app.send(delete()).await,
@@ -370,7 +440,10 @@ async fn admins_list_create_audit_reset_and_delete_users() {
             authed(&app, Method::PUT, "/v1/admin/user/999999", &admin).json(&json!({"status": 1})),
         )
         .await;
-    assert_eq!((status, body), (404, refused(404, "User 999999 is not found.")));
+    assert_eq!(
+        (status, body),
+        (404, refused(404, "User 999999 is not found."))
+    );
 
     // Audit: disabled users cannot log in, and an admin's token stops working at once.
     let audit = |id: i64, status: i64| {
@@ -409,17 +482,29 @@ async fn admins_list_create_audit_reset_and_delete_users() {
 async fn a_user_changes_their_own_password() {
     let app = spawn_gantry().await;
     let admin = admin_token(&app).await;
-    create_sub_user(&app, &admin, json!({"user": "pat", "password": "pat-first"})).await;
+    create_sub_user(
+        &app,
+        &admin,
+        json!({"user": "pat", "password": "pat-first"}),
+    )
+    .await;
     let (token, _) = tokens(&app, "pat", "pat-first").await;
     let change = |token: &str, old: &str| {
-        with_token(request(&app, Method::PUT, "/v1/user"), token, Spelling::Token)
-            .json(&json!({"oldPassword": old, "password": "pat-second"}))
+        with_token(
+            request(&app, Method::PUT, "/v1/user"),
+            token,
+            Spelling::Token,
+        )
+        .json(&json!({"oldPassword": old, "password": "pat-second"}))
     };
     assert_eq!(
         app.send(change(&token, "not-the-one")).await,
         (400, refused(400, "The old password is incorrect."))
     );
-    assert_eq!(app.send(change(&token, "pat-first")).await, (200, ok("success")));
+    assert_eq!(
+        app.send(change(&token, "pat-first")).await,
+        (200, ok("success"))
+    );
     assert_eq!(
         info(&app, &token, Spelling::Bare).await,
         (401, refused(401, "The token has been revoked."))
@@ -452,44 +537,154 @@ async fn a_user_changes_their_own_password() {
 async fn bad_parameters_are_422_and_write_nothing() {
     let app = spawn_gantry().await;
     let admin = admin_token(&app).await;
-    let sub = create_sub_user(&app, &admin, json!({"user": "kim", "password": "kim-secret"})).await;
+    let sub = create_sub_user(
+        &app,
+        &admin,
+        json!({"user": "kim", "password": "kim-secret"}),
+    )
+    .await;
     let (kim, _) = tokens(&app, "kim", "kim-secret").await;
     let invalid = |detail: &str| refused(422, &format!("Parameter validation error: {detail}"));
     let sub_path = format!("/v1/admin/user/{sub}");
     let sub_password = format!("/v1/admin/user/{sub}/password");
     let cases: Vec<(Method, &str, Option<&str>, &str, Value)> = vec![
-        (Method::POST, "/v1/authorization", None, "[]", invalid("the body must be a JSON object")),
-        (Method::POST, "/v1/authorization", None, r#"{"password": "x"}"#, invalid("user is required")),
-        (Method::POST, "/v1/authorization", None, r#"{"user": 5, "password": "x"}"#, invalid("user must be a string")),
-        (Method::POST, "/v1/authorization", None, r#"{"user": "kim", "password": ""}"#, invalid("password is empty")),
-        (Method::POST, "/v1/user", None, r#"{"user": "bad name!", "password": "secret12"}"#,
-            invalid("user fails to match the required pattern: /^[\\w.@-]+$/")),
-        (Method::POST, "/v1/user", None, r#"{"user": "ok", "password": "short"}"#,
-            invalid("password is shorter than 6 characters")),
-        (Method::POST, "/v1/user", None, r#"{"user": "ok", "password": "secret12", "phone": "abc"}"#,
-            invalid("phone fails to match the required pattern: /^[0-9+() -]+$/")),
-        (Method::POST, "/v1/user", None, r#"{"user": "ok", "password": "secret12", "isAdmin": "yes"}"#,
-            invalid("isAdmin must be a boolean")),
-        (Method::POST, "/v1/user", None, r#"{"user": "ok\u0007", "password": "secret12"}"#,
-            invalid("user contains a control character")),
-        (Method::POST, "/v1/admin/user", Some(&admin), r#"{"user": "ok"}"#, invalid("password is required")),
-        (Method::PUT, "/v1/user", Some(&kim), r#"{"password": "secret12"}"#, invalid("oldPassword is required")),
-        (Method::GET, "/v1/admin/user?page=0", Some(&admin), "", invalid("page must be an integer from 1 to 2147483647")),
-        (Method::GET, "/v1/admin/user?pageSize=abc", Some(&admin), "", invalid("pageSize must be an integer from 0 to 1000")),
-        (Method::PUT, "/v1/admin/user/abc", Some(&admin), r#"{"status": 0}"#,
-            invalid("userId must be a positive integer, not \"abc\"")),
-        (Method::DELETE, "/v1/admin/user/0", Some(&admin), "", invalid("userId must be a positive integer, not \"0\"")),
-        (Method::PUT, &sub_path, Some(&admin), r#"{"status": 2}"#,
-            invalid("status must be 0 (approved), 1 (disabled) or 3 (waiting for approval)")),
-        (Method::PUT, &sub_path, Some(&admin), "{}", invalid("status is required")),
-        (Method::PUT, &sub_password, Some(&admin), r#"{"password": 123456}"#, invalid("password must be a string")),
+        (
+            Method::POST,
+            "/v1/authorization",
+            None,
+            "[]",
+            invalid("the body must be a JSON object"),
+        ),
+        (
+            Method::POST,
+            "/v1/authorization",
+            None,
+            r#"{"password": "x"}"#,
+            invalid("user is required"),
+        ),
+        (
+            Method::POST,
+            "/v1/authorization",
+            None,
+            r#"{"user": 5, "password": "x"}"#,
+            invalid("user must be a string"),
+        ),
+        (
+            Method::POST,
+            "/v1/authorization",
+            None,
+            r#"{"user": "kim", "password": ""}"#,
+            invalid("password is empty"),
+        ),
+        (
+            Method::POST,
+            "/v1/user",
+            None,
+            r#"{"user": "bad name!", "password": "secret12"}"#,
+            invalid("user fails to match the required pattern: /^[\\w.@-]+$/"),
+        ),
+        (
+            Method::POST,
+            "/v1/user",
+            None,
+            r#"{"user": "ok", "password": "short"}"#,
+            invalid("password is shorter than 6 characters"),
+        ),
+        (
+            Method::POST,
+            "/v1/user",
+            None,
+            r#"{"user": "ok", "password": "secret12", "phone": "abc"}"#,
+            invalid("phone fails to match the required pattern: /^[0-9+() -]+$/"),
+        ),
+        (
+            Method::POST,
+            "/v1/user",
+            None,
+            r#"{"user": "ok", "password": "secret12", "isAdmin": "yes"}"#,
+            invalid("isAdmin must be a boolean"),
+        ),
+        (
+            Method::POST,
+            "/v1/user",
+            None,
+            r#"{"user": "ok\u0007", "password": "secret12"}"#,
+            invalid("user contains a control character"),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/user",
+            Some(&admin),
+            r#"{"user": "ok"}"#,
+            invalid("password is required"),
+        ),
+        (
+            Method::PUT,
+            "/v1/user",
+            Some(&kim),
+            r#"{"password": "secret12"}"#,
+            invalid("oldPassword is required"),
+        ),
+        (
+            Method::GET,
+            "/v1/admin/user?page=0",
+            Some(&admin),
+            "",
+            invalid("page must be an integer from 1 to 2147483647"),
+        ),
+        (
+            Method::GET,
+            "/v1/admin/user?pageSize=abc",
+            Some(&admin),
+            "",
+            invalid("pageSize must be an integer from 0 to 1000"),
+        ),
+        (
+            Method::PUT,
+            "/v1/admin/user/abc",
+            Some(&admin),
+            r#"{"status": 0}"#,
+            invalid("userId must be a positive integer, not \"abc\""),
+        ),
+        (
+            Method::DELETE,
+            "/v1/admin/user/0",
+            Some(&admin),
+            "",
+            invalid("userId must be a positive integer, not \"0\""),
+        ),
+        (
+            Method::PUT,
+            &sub_path,
+            Some(&admin),
+            r#"{"status": 2}"#,
+            invalid("status must be 0 (approved), 1 (disabled) or 3 (waiting for approval)"),
+        ),
+        (
+            Method::PUT,
+            &sub_path,
+            Some(&admin),
+            "{}",
+            invalid("status is required"),
+        ),
+        (
+            Method::PUT,
+            &sub_password,
+            Some(&admin),
+            r#"{"password": 123456}"#,
+            invalid("password must be a string"),
+        ),
     ];
     for (method, path, token, body, expected) in cases {
         let mut req = request(&app, method.clone(), path).body(body.to_string());
         if let Some(token) = token {
             req = with_token(req, token, Spelling::Bearer);
         }
-        assert_eq!(app.send(req).await, (422, expected), "{method} {path} {body}");
+        assert_eq!(
+            app.send(req).await,
+            (422, expected),
+            "{method} {path} {body}"
+        );
     }
     let (status, body) = app
         .send(request(&app, Method::POST, "/v1/authorization").body("not json"))
@@ -514,7 +709,12 @@ async fn bad_parameters_are_422_and_write_nothing() {
 async fn guests_and_users_are_refused_in_the_edge_envelope() {
     let app = spawn_gantry().await;
     let admin = admin_token(&app).await;
-    let sub = create_sub_user(&app, &admin, json!({"user": "lee", "password": "lee-secret"})).await;
+    let sub = create_sub_user(
+        &app,
+        &admin,
+        json!({"user": "lee", "password": "lee-secret"}),
+    )
+    .await;
     let (lee, _) = tokens(&app, "lee", "lee-secret").await;
     let admin_only = [
         (Method::GET, "/v1/admin/user".to_string(), "".to_string()),
@@ -523,8 +723,16 @@ async fn guests_and_users_are_refused_in_the_edge_envelope() {
             "/v1/admin/user".to_string(),
             r#"{"user": "x1", "password": "x1-secret"}"#.to_string(),
         ),
-        (Method::PUT, format!("/v1/admin/user/{sub}"), r#"{"status": 1}"#.to_string()),
-        (Method::DELETE, format!("/v1/admin/user/{sub}"), "".to_string()),
+        (
+            Method::PUT,
+            format!("/v1/admin/user/{sub}"),
+            r#"{"status": 1}"#.to_string(),
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/admin/user/{sub}"),
+            "".to_string(),
+        ),
         (
             Method::PUT,
             format!("/v1/admin/user/{sub}/password"),
@@ -543,14 +751,19 @@ async fn guests_and_users_are_refused_in_the_edge_envelope() {
             );
         }
         assert_eq!(
-            app.send(with_token(req(), "not.a.token", Spelling::Bearer)).await,
+            app.send(with_token(req(), "not.a.token", Spelling::Bearer))
+                .await,
             (401, refused(401, "The token is invalid.")),
             "{method} {path}"
         );
     }
     // The admin's answers in the three spellings.
     for spelling in [Spelling::Bearer, Spelling::Token, Spelling::Bare] {
-        let req = with_token(request(&app, Method::GET, "/v1/admin/user"), &admin, spelling);
+        let req = with_token(
+            request(&app, Method::GET, "/v1/admin/user"),
+            &admin,
+            spelling,
+        );
         assert_eq!(app.send(req).await.0, 200, "{spelling:?}");
     }
     // The token endpoints and the own password need a token too.
@@ -560,7 +773,8 @@ async fn guests_and_users_are_refused_in_the_edge_envelope() {
         (Method::PUT, "/v1/user"),
     ] {
         assert_eq!(
-            app.send(request(&app, method.clone(), path).body("{}")).await,
+            app.send(request(&app, method.clone(), path).body("{}"))
+                .await,
             guest,
             "{method} {path}"
         );
@@ -574,7 +788,9 @@ async fn guests_and_users_are_refused_in_the_edge_envelope() {
     assert!(app.events_of("user", &user_id("x1")).await.is_empty());
 
     // Unknown paths and methods, in the edge envelope; trailing slashes are the same path.
-    let (status, body) = app.send(request(&app, Method::GET, "/v1/admin/nothing")).await;
+    let (status, body) = app
+        .send(request(&app, Method::GET, "/v1/admin/nothing"))
+        .await;
     assert_eq!(
         (status, body),
         (404, refused(404, "The requested resource does not exist."))
@@ -582,7 +798,10 @@ async fn guests_and_users_are_refused_in_the_edge_envelope() {
     let (status, body) = app.send(request(&app, Method::GET, "/v1/user")).await;
     assert_eq!(
         (status, body),
-        (405, refused(405, "The method is not allowed on this resource."))
+        (
+            405,
+            refused(405, "The method is not allowed on this resource.")
+        )
     );
     let (status, body) = app
         .send(
@@ -622,7 +841,10 @@ async fn a_user_of_the_edge_door_logs_in_at_openpai_and_back() {
     assert_eq!(app.send(approve).await, (200, ok("success")));
     let (status, body) = app.send(pai_login("edgy", "edgy-secret")).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!((&body["user"], &body["admin"]), (&json!("edgy"), &json!(false)));
+    assert_eq!(
+        (&body["user"], &body["admin"]),
+        (&json!("edgy"), &json!(false))
+    );
 
     // And the other way: a user OpenPAI's admin creates logs in at the edge door, under the
     // same id the edge door lists.

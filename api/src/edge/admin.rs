@@ -13,7 +13,7 @@ use events::{
     DomainEvent, UserEvent,
     user::{UserStatus, user_id},
 };
-use projection::users::{self, UserRow};
+use projection::users::{self, ListedUser, UserRow};
 use serde_json::{Map, Value, json};
 use warp::reply::Response;
 
@@ -57,7 +57,8 @@ fn status_of(params: &Map<String, Value>) -> Result<UserStatus, EdgeError> {
     }
 }
 
-fn row_json(row: &UserRow) -> Value {
+fn row_json(listed: &ListedUser) -> Value {
+    let row = &listed.user;
     json!({
         "id": row.number,
         "user": row.username,
@@ -66,7 +67,7 @@ fn row_json(row: &UserRow) -> Value {
         "phone": row.phone,
         "role": role(&row.username, row.admin),
         "createTime": row.created_at.timestamp(),
-        "updateTime": row.updated_at.timestamp(),
+        "updateTime": listed.updated_at.timestamp(),
     })
 }
 
@@ -156,15 +157,22 @@ pub async fn audit(
         let who = admin(&app, header).await?;
         let params = params::object(body)?;
         let status = status_of(&params)?;
-        let comment = Comment::parse(params::optional_string(&params, "comment")?.unwrap_or_default())
-            .map_err(EdgeError::value)?;
+        let comment =
+            Comment::parse(params::optional_string(&params, "comment")?.unwrap_or_default())
+                .map_err(EdgeError::value)?;
         let row = user(&app, &raw_id).await?;
         let command = UserCommand::Audit(Audit {
             status,
             comment,
             release: None,
         });
-        write_guarded(&app, &row, &command, &ctx.command(&who.username, &row.user_id)).await?;
+        write_guarded(
+            &app,
+            &row,
+            &command,
+            &ctx.command(&who.username, &row.user_id),
+        )
+        .await?;
         Ok::<_, EdgeError>(success("success", json!({})))
     })
     .await

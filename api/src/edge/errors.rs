@@ -143,9 +143,9 @@ impl EdgeError {
             ),
             // Only a caller that skipped the roster meets this: a fault of Gantry's.
             CommandError::Domain(e @ DomainError::ReleaseRequired) => Self::internal(e),
-            CommandError::KeyReused => Self::invalid(
-                "this Idempotency-Key was already used with another request",
-            ),
+            CommandError::KeyReused => {
+                Self::invalid("this Idempotency-Key was already used with another request")
+            }
             CommandError::Conflict => Self::new(StatusCode::CONFLICT, error.to_string()),
             CommandError::Store(StoreError::Unavailable(reason)) => Self::unavailable(reason),
             CommandError::Store(e) => Self::internal(e),

@@ -89,9 +89,7 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let ctx = |route| context::request_context("edge", route);
     let token = auth::authorization();
     let body = body::bytes();
-    let query = warp::query::raw()
-        .or(warp::any().map(String::new))
-        .unify();
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
 
     let login = path!("v1" / "authorization")
         .and(warp::post())

@@ -91,16 +91,18 @@ pub const MAX_PAGE_SIZE: i64 = 1000;
 pub fn paging(query: &str) -> Result<(i64, Option<i64>), EdgeError> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(query).map_err(EdgeError::invalid)?;
-    let number = |name: &str, default: i64, min: i64, max: i64| {
-        match pairs.iter().rev().find(|(k, _)| k == name) {
-            None => Ok(default),
-            Some((_, v)) => match v.trim().parse::<i64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(n),
-                _ => Err(EdgeError::invalid(format!(
-                    "{name} must be an integer from {min} to {max}"
-                ))),
-            },
-        }
+    let number = |name: &str, default: i64, min: i64, max: i64| match pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+    {
+        None => Ok(default),
+        Some((_, v)) => match v.trim().parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(EdgeError::invalid(format!(
+                "{name} must be an integer from {min} to {max}"
+            ))),
+        },
     };
     let page = number("page", 1, 1, i64::from(i32::MAX))?;
     let size = number("pageSize", 10, 0, MAX_PAGE_SIZE)?;
@@ -119,7 +121,13 @@ mod tests {
         assert_eq!(paging("").unwrap(), (0, Some(10)));
         assert_eq!(paging("page=3&pageSize=5").unwrap(), (10, Some(5)));
         assert_eq!(paging("pageSize=0&page=7").unwrap(), (0, None));
-        for bad in ["page=0", "page=x", "pageSize=-1", "pageSize=1001", "page=1.5"] {
+        for bad in [
+            "page=0",
+            "page=x",
+            "pageSize=-1",
+            "pageSize=1001",
+            "page=1.5",
+        ] {
             assert!(paging(bad).is_err(), "{bad}");
         }
     }

@@ -16,7 +16,12 @@ use super::{
 use crate::{App, RequestContext, auth, body::BodyError};
 
 pub fn taken(username: &str) -> impl FnOnce() -> EdgeError + '_ {
-    move || EdgeError::new(StatusCode::CONFLICT, format!("User {username} already exists."))
+    move || {
+        EdgeError::new(
+            StatusCode::CONFLICT,
+            format!("User {username} already exists."),
+        )
+    }
 }
 
 pub async fn register(
