@@ -1,7 +1,12 @@
-//! `gantry-bench http`: course creates, then course reads, against a running Gantry.
+//! `gantry-bench http`: course creates, then course reads, then user reads and logins,
+//! against a running Gantry.
 //!
 //! Every create answers only after the read models hold it, so the create phase measures
 //! the whole write path: HTTP, command, JetStream append, projector, PostgreSQL, notify.
+//! The user reads (`GET /api/v2/user/:username`) are authenticated like every request
+//! (signature, then the user's current state from memory) and read one row. The logins
+//! (`POST /api/v1/token`) are bound by argon2 on purpose: hashing runs at most once per core
+//! at a time.
 
 use std::{
     collections::BTreeMap,
@@ -51,6 +56,12 @@ pub struct Args {
     /// Skip the creates and read the courses already there (`GET /v1/course/list`).
     #[arg(long)]
     reads_only: bool,
+    /// Users created for the user reads and the logins (0: skip those phases).
+    #[arg(long, default_value_t = 200)]
+    users: usize,
+    /// Concurrent clients of the login phase.
+    #[arg(long, default_value_t = 8)]
+    login_clients: usize,
     /// How long to wait for the admin to be able to log in.
     #[arg(long, default_value = "60", value_parser = seconds)]
     login_timeout: Duration,
@@ -61,6 +72,12 @@ const CREATE_TARGET: (Option<f64>, f64) =
     (Some(table::CREATE_RATE_TARGET), table::CREATE_P99_TARGET_MS);
 /// Target of the read phase: its rate is judged against `pgbench -S` by `table`.
 const GET_TARGET: (Option<f64>, f64) = (None, table::GET_P99_TARGET_MS);
+/// The user reads' rate is judged against `pgbench -S` too; their p99 beside the GETs'.
+const USER_GET_TARGET: (Option<f64>, f64) = (None, table::GET_P99_TARGET_MS);
+/// Logins are reported, not judged: argon2 bounds them by design.
+const LOGIN_TARGET: (Option<f64>, f64) = (None, f64::INFINITY);
+/// The password of the users the bench creates.
+const USER_PASSWORD: &str = "bench-user-password";
 
 /// What one client saw.
 struct Tally {
@@ -194,10 +211,124 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
         &reads,
         GET_TARGET,
     );
+    if args.users > 0 {
+        identity_phases(&args, &client, summary).await?;
+    }
     if !consistent {
         bail!("{creates_ok} creates answered 200 but {listed} courses are listed");
     }
     Ok(())
+}
+
+/// Creates `--users` users, then reads them (`GET /api/v2/user/:username`, as the admin)
+/// and logs them in (`POST /api/v1/token`).
+async fn identity_phases(
+    args: &Args,
+    client: &Arc<Client>,
+    summary: &Summary,
+) -> anyhow::Result<()> {
+    let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let names: Arc<Vec<String>> = Arc::new(
+        (0..args.users)
+            .map(|i| format!("bench{run_id}u{i}"))
+            .collect(),
+    );
+    println!("users: creating {}", names.len());
+    let mut creates = JoinSet::new();
+    for chunk in names.chunks(names.len().div_ceil(8)) {
+        let (client, chunk) = (client.clone(), chunk.to_vec());
+        creates.spawn(async move {
+            for name in chunk {
+                create_user(&client, &name).await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = creates.join_next().await {
+        done.context("a user-creating task failed")??;
+    }
+
+    println!(
+        "user GETs: {} clients over {} users, {:.1} s warm-up, {:.1} s measured",
+        args.clients,
+        names.len(),
+        args.warmup.as_secs_f64(),
+        args.duration.as_secs_f64()
+    );
+    let window = Window::starting_now(args.warmup, args.duration);
+    let reads = load(client, args.clients, window, {
+        let (client, names) = (client.clone(), names.clone());
+        move |conn, _worker, _n, rng| {
+            let name = &names[rng.random_range(0..names.len())];
+            get_user(conn, &client, name)
+        }
+    })
+    .await?;
+    report(
+        summary,
+        "user_get",
+        args.clients,
+        args.duration,
+        &reads,
+        USER_GET_TARGET,
+    );
+
+    let clients = args.login_clients.max(1);
+    println!(
+        "logins: {clients} clients, {:.1} s warm-up, {:.1} s measured",
+        args.warmup.as_secs_f64(),
+        args.duration.as_secs_f64()
+    );
+    let window = Window::starting_now(args.warmup, args.duration);
+    let logins = load(client, clients, window, move |conn, worker, n, _rng| {
+        let name = &names[(worker + n as usize) % names.len()];
+        log_in(conn, name)
+    })
+    .await?;
+    report(
+        summary,
+        "login",
+        clients,
+        args.duration,
+        &logins,
+        LOGIN_TARGET,
+    );
+    Ok(())
+}
+
+/// `POST /api/v2/user` of a user named `name`, as the admin.
+async fn create_user(client: &Client, name: &str) -> anyhow::Result<()> {
+    let response = client
+        .http
+        .post(format!("{}/api/v2/user", client.base))
+        .bearer_auth(&client.token)
+        .json(&json!({ "username": name, "password": USER_PASSWORD }))
+        .send()
+        .await
+        .with_context(|| format!("cannot create user {name}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        bail!("creating user {name} answered HTTP {status}: {body}");
+    }
+    Ok(())
+}
+
+/// `GET /api/v2/user/:username`, as the admin.
+fn get_user(conn: &Connection, client: &Client, name: &str) -> Result<Request<conn::Body>, String> {
+    conn.request(Method::GET, &format!("/api/v2/user/{name}"))
+        .header(header::AUTHORIZATION, &client.authorization)
+        .body(conn::Body::default())
+        .map_err(|e| format!("error: {e}"))
+}
+
+/// `POST /api/v1/token` of user `name`.
+fn log_in(conn: &Connection, name: &str) -> Result<Request<conn::Body>, String> {
+    let body = json!({ "username": name, "password": USER_PASSWORD, "expiration": 3600 });
+    conn.request(Method::POST, "/api/v1/token")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(conn::Body::from(body.to_string()))
+        .map_err(|e| format!("error: {e}"))
 }
 
 /// The create phase; the ids of the courses it created, whether as many are listed as
@@ -293,6 +424,8 @@ fn report(
     let p99 = report::ms(latencies, 0.99);
     let name = match what {
         "create" => "course creates",
+        "user_get" => "user GETs",
+        "login" => "logins",
         _ => "course GETs",
     };
     println!("{name}: {rate:.0}/s, {}", report::latency_line(latencies));
@@ -313,6 +446,14 @@ fn report(
         &target,
         met,
     );
+    let (p99_target, p99_met) = if target_p99.is_finite() {
+        (
+            format!("p99 ≤ {target_p99:.0} ms"),
+            verdict(p99 <= target_p99),
+        )
+    } else {
+        ("-".to_string(), "-")
+    };
     summary.figure(
         &format!("{name} latency p50 / p90 / p99 / max"),
         &format!(
@@ -321,8 +462,8 @@ fn report(
             report::ms(latencies, 0.9),
             report::max_ms(latencies)
         ),
-        &format!("p99 ≤ {target_p99:.0} ms"),
-        verdict(p99 <= target_p99),
+        &p99_target,
+        p99_met,
     );
     summary.value(&format!("gantry_{what}_rate"), rate);
     summary.value(&format!("gantry_{what}_p50_ms"), report::ms(latencies, 0.5));

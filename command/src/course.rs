@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::{
     Aggregate, DomainError,
+    user::Caller,
     values::{CourseName, Datasets, Description, GpuCount, ImageRef, Level, Username},
 };
 
@@ -46,11 +47,13 @@ pub struct CourseChanges {
     pub datasets: Option<Datasets>,
 }
 
+/// What is asked of a course, and by whom: a course is created for oneself, and changed or
+/// deleted by its owner, unless the caller is an admin ([`DomainError::Forbidden`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum CourseCommand {
-    Create(NewCourse),
-    Update(CourseChanges),
-    Delete,
+    Create(NewCourse, Caller),
+    Update(CourseChanges, Caller),
+    Delete(Caller),
 }
 
 impl Aggregate for Course {
@@ -73,20 +76,24 @@ impl Aggregate for Course {
     }
 
     fn decide(&self, command: &CourseCommand) -> Result<Option<CourseEvent>, DomainError> {
+        use CourseCommand as C;
         match (command, self.status, &self.details) {
-            (CourseCommand::Create(new), Status::New, _) => {
+            (C::Create(new, by), Status::New, _) => {
+                by.may_act_as(new.owner.as_str())?;
                 Ok(Some(CourseEvent::CourseCreated(created(new))))
             }
-            (CourseCommand::Create(_), _, _) => Err(DomainError::AlreadyExists),
-            (CourseCommand::Update(changes), Status::Active, Some(details)) => {
+            (C::Create(..), _, _) => Err(DomainError::AlreadyExists),
+            (C::Update(changes, by), Status::Active, Some(details)) => {
+                by.may_act_as(&details.owner)?;
                 let changed = only_changed(details, changes);
                 Ok((changed != CourseUpdated::default())
                     .then_some(CourseEvent::CourseUpdated(changed)))
             }
-            (CourseCommand::Delete, Status::Active, _) => {
+            (C::Delete(by), Status::Active, Some(details)) => {
+                by.may_act_as(&details.owner)?;
                 Ok(Some(CourseEvent::CourseDeleted(CourseDeleted {})))
             }
-            (CourseCommand::Update(_) | CourseCommand::Delete, _, _) => Err(DomainError::NotFound),
+            (C::Update(..) | C::Delete(_), _, _) => Err(DomainError::NotFound),
         }
     }
 }
@@ -162,6 +169,14 @@ mod tests {
         }
     }
 
+    /// The owner of [`new_course`].
+    fn owner() -> Caller {
+        Caller {
+            username: Username::parse("jimmy").unwrap(),
+            admin: false,
+        }
+    }
+
     fn rename(name: &str) -> CourseChanges {
         CourseChanges {
             name: Some(CourseName::parse(name).unwrap()),
@@ -186,12 +201,12 @@ mod tests {
     fn create_records_the_course_once() {
         check(
             &[],
-            CourseCommand::Create(new_course()),
+            CourseCommand::Create(new_course(), owner()),
             Ok(Some(CourseEvent::CourseCreated(created()))),
         );
         check(
             &[CourseEvent::CourseCreated(created())],
-            CourseCommand::Create(new_course()),
+            CourseCommand::Create(new_course(), owner()),
             Err(DomainError::AlreadyExists),
         );
         check(
@@ -199,7 +214,7 @@ mod tests {
                 CourseEvent::CourseCreated(created()),
                 CourseEvent::CourseDeleted(CourseDeleted {}),
             ],
-            CourseCommand::Create(new_course()),
+            CourseCommand::Create(new_course(), owner()),
             Err(DomainError::AlreadyExists),
         );
     }
@@ -212,7 +227,7 @@ mod tests {
             ..new_course()
         };
         let CourseEvent::CourseCreated(event) = Course::default()
-            .decide(&CourseCommand::Create(bare))
+            .decide(&CourseCommand::Create(bare, owner()))
             .unwrap()
             .unwrap()
         else {
@@ -231,7 +246,7 @@ mod tests {
         };
         check(
             &[CourseEvent::CourseCreated(created())],
-            CourseCommand::Update(changes),
+            CourseCommand::Update(changes, owner()),
             Ok(Some(CourseEvent::CourseUpdated(CourseUpdated {
                 name: Some("new name".into()),
                 datasets: Some(vec![]),
@@ -244,7 +259,7 @@ mod tests {
     fn update_that_changes_nothing_records_nothing() {
         check(
             &[CourseEvent::CourseCreated(created())],
-            CourseCommand::Update(rename("image process")),
+            CourseCommand::Update(rename("image process"), owner()),
             Ok(None),
         );
     }
@@ -257,7 +272,7 @@ mod tests {
         });
         check(
             &[CourseEvent::CourseCreated(created()), renamed],
-            CourseCommand::Update(rename("image process")),
+            CourseCommand::Update(rename("image process"), owner()),
             Ok(Some(CourseEvent::CourseUpdated(CourseUpdated {
                 name: Some("image process".into()),
                 ..Default::default()
@@ -274,10 +289,50 @@ mod tests {
         for history in [&[][..], &deleted[..]] {
             check(
                 history,
-                CourseCommand::Update(CourseChanges::default()),
+                CourseCommand::Update(CourseChanges::default(), owner()),
                 Err(DomainError::NotFound),
             );
-            check(history, CourseCommand::Delete, Err(DomainError::NotFound));
+            check(
+                history,
+                CourseCommand::Delete(owner()),
+                Err(DomainError::NotFound),
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_owner_or_an_admin_creates_changes_or_deletes_a_course() {
+        let other = |admin| Caller {
+            username: Username::parse("someone").unwrap(),
+            admin,
+        };
+        let course = [CourseEvent::CourseCreated(created())];
+        for (by, allowed) in [(other(false), false), (other(true), true)] {
+            let expect = |event: CourseEvent| {
+                if allowed {
+                    Ok(Some(event))
+                } else {
+                    Err(DomainError::Forbidden)
+                }
+            };
+            check(
+                &[],
+                CourseCommand::Create(new_course(), by.clone()),
+                expect(CourseEvent::CourseCreated(created())),
+            );
+            check(
+                &course,
+                CourseCommand::Update(rename("b"), by.clone()),
+                expect(CourseEvent::CourseUpdated(CourseUpdated {
+                    name: Some("b".into()),
+                    ..Default::default()
+                })),
+            );
+            check(
+                &course,
+                CourseCommand::Delete(by),
+                expect(CourseEvent::CourseDeleted(CourseDeleted {})),
+            );
         }
     }
 
@@ -285,7 +340,7 @@ mod tests {
     fn delete_records_the_deletion() {
         check(
             &[CourseEvent::CourseCreated(created())],
-            CourseCommand::Delete,
+            CourseCommand::Delete(owner()),
             Ok(Some(CourseEvent::CourseDeleted(CourseDeleted {}))),
         );
     }

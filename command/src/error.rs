@@ -13,7 +13,8 @@ pub enum DomainError {
     /// A value the domain cannot take (also what a door says when it cannot build one).
     #[error(transparent)]
     Invalid(#[from] InvalidValue),
-    /// The caller may not do this to another user (only an admin may).
+    /// The caller may not do this to another user, or to what another user owns (only that
+    /// user or an admin may).
     #[error("only the user themself or an admin may do this")]
     Forbidden,
     /// An admin cannot be deleted; demote them first.

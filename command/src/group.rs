@@ -1,14 +1,30 @@
 //! The `Group` aggregate: a group of users, with OpenPAI's attributes. Its id is
 //! [`events::group::group_id`] of the name, so a second group of the same name meets an
 //! existing aggregate and is refused. A deleted group's name may be taken again.
+//!
+//! An extension changes whole ([`GroupChanges::extension`]), by its top-level keys
+//! ([`GroupCommand::MergeExtension`]) or by one nested attribute
+//! ([`GroupCommand::SetExtensionAttribute`]); the last two are decided on the group's current
+//! extension, so two concurrent changes of different keys both stay. Whichever way, the
+//! extension that results must still be a [`GroupExtension`] (its `acls` typed), and the
+//! event carries it whole.
 
 use events::group::{GroupCreated, GroupDeleted, GroupEvent, GroupUpdated};
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::{
     Aggregate, DomainError,
-    values::{ExternalName, GroupDescription, GroupExtension, GroupName},
+    values::{
+        ExternalName, GroupDescription, GroupExtension, GroupName, InvalidValue, Problem,
+        check_text,
+    },
 };
+
+/// How deep an extension attribute may be named (`acls/virtualClusters` is 2).
+pub const MAX_ATTRIBUTE_DEPTH: usize = 16;
+/// The longest name of one step of an attribute's path.
+const MAX_ATTRIBUTE_KEY: usize = 256;
 
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Group {
@@ -33,10 +49,70 @@ pub struct GroupChanges {
     pub extension: Option<GroupExtension>,
 }
 
+/// One attribute of an extension, named by its path from the top (`["acls", "admin"]`),
+/// and its new value. The objects on the way are made when missing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExtensionAttribute {
+    path: Vec<String>,
+    value: Value,
+}
+
+impl ExtensionAttribute {
+    /// A path of 1 to [`MAX_ATTRIBUTE_DEPTH`] non-empty keys, each a text of the domain.
+    pub fn parse(path: Vec<String>, value: Value) -> Result<Self, InvalidValue> {
+        if path.is_empty() {
+            return Err(Problem::Empty.of("path"));
+        }
+        if path.len() > MAX_ATTRIBUTE_DEPTH {
+            return Err(Problem::TooMany {
+                max: MAX_ATTRIBUTE_DEPTH,
+            }
+            .of("path"));
+        }
+        for key in &path {
+            if key.is_empty() {
+                return Err(Problem::Empty.of("path"));
+            }
+            check_text("path", key, MAX_ATTRIBUTE_KEY)?;
+        }
+        Ok(Self { path, value })
+    }
+
+    pub fn path(&self) -> &[String] {
+        &self.path
+    }
+
+    /// `extension` with this attribute set; an object on the way that is not one is
+    /// refused rather than replaced.
+    fn set_in(&self, extension: &Map<String, Value>) -> Result<Map<String, Value>, InvalidValue> {
+        let mut result = extension.clone();
+        let (last, way) = match self.path.split_last() {
+            Some(split) => split,
+            None => return Err(Problem::Empty.of("path")),
+        };
+        let mut here = &mut result;
+        for key in way {
+            let next = here
+                .entry(key.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            here = match next {
+                Value::Object(map) => map,
+                _ => return Err(Problem::WrongType { expected: "object" }.of("path")),
+            };
+        }
+        here.insert(last.clone(), self.value.clone());
+        Ok(result)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum GroupCommand {
     Create(NewGroup),
     Update(GroupChanges),
+    /// Sets the given top-level keys of the extension and keeps the others (OpenPAI's
+    /// `PUT /api/v2/group/:groupname/extension`).
+    MergeExtension(Map<String, Value>),
+    SetExtensionAttribute(ExtensionAttribute),
     Delete,
 }
 
@@ -74,10 +150,40 @@ impl Aggregate for Group {
                 Ok((changed != GroupUpdated::default())
                     .then_some(GroupEvent::GroupUpdated(changed)))
             }
+            (GroupCommand::MergeExtension(keys), Some(details)) => {
+                let mut merged = details.extension.clone();
+                merged.extend(keys.clone());
+                extension_changed(details, merged)
+            }
+            (GroupCommand::SetExtensionAttribute(attribute), Some(details)) => {
+                extension_changed(details, attribute.set_in(&details.extension)?)
+            }
             (GroupCommand::Delete, Some(_)) => Ok(Some(GroupEvent::GroupDeleted(GroupDeleted {}))),
-            (GroupCommand::Update(_) | GroupCommand::Delete, None) => Err(DomainError::NotFound),
+            (
+                GroupCommand::Update(_)
+                | GroupCommand::MergeExtension(_)
+                | GroupCommand::SetExtensionAttribute(_)
+                | GroupCommand::Delete,
+                None,
+            ) => Err(DomainError::NotFound),
         }
     }
+}
+
+/// The update to `extension`, once it is known to be a valid one; nothing if it is the
+/// group's already.
+fn extension_changed(
+    details: &GroupCreated,
+    extension: Map<String, Value>,
+) -> Result<Option<GroupEvent>, DomainError> {
+    let extension = GroupExtension::parse(extension)?.into_map();
+    if extension == details.extension {
+        return Ok(None);
+    }
+    Ok(Some(GroupEvent::GroupUpdated(GroupUpdated {
+        extension: Some(extension),
+        ..Default::default()
+    })))
 }
 
 /// The part of `changes` that differs from `details`.
@@ -200,5 +306,99 @@ mod tests {
         for (history, command, expected) in table {
             check(&history, command, expected);
         }
+    }
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn extension_updated(v: Value) -> Result<Option<GroupEvent>, DomainError> {
+        Ok(Some(GroupEvent::GroupUpdated(GroupUpdated {
+            extension: Some(map(v)),
+            ..Default::default()
+        })))
+    }
+
+    fn attribute(path: &[&str], value: Value) -> GroupCommand {
+        GroupCommand::SetExtensionAttribute(
+            ExtensionAttribute::parse(path.iter().map(|p| p.to_string()).collect(), value).unwrap(),
+        )
+    }
+
+    #[test]
+    fn an_extension_is_merged_by_key_or_set_by_path_and_stays_valid() {
+        let table = [
+            (
+                GroupCommand::MergeExtension(map(json!({"team": "cv"}))),
+                extension_updated(
+                    json!({"acls": {"admin": false, "virtualClusters": ["vc1"]}, "team": "cv"}),
+                ),
+            ),
+            (
+                GroupCommand::MergeExtension(map(json!({"acls": {"admin": true}}))),
+                extension_updated(json!({"acls": {"admin": true}})),
+            ),
+            (
+                GroupCommand::MergeExtension(map(json!({"acls": {"admin": "yes"}}))),
+                Err(DomainError::Invalid(
+                    Problem::WrongType {
+                        expected: "boolean",
+                    }
+                    .of("acls.admin"),
+                )),
+            ),
+            (
+                attribute(&["acls", "virtualClusters"], json!(["default", "vc2"])),
+                extension_updated(
+                    json!({"acls": {"admin": false, "virtualClusters": ["default", "vc2"]}}),
+                ),
+            ),
+            (
+                attribute(&["storage", "nfs", "path"], json!("/data")),
+                extension_updated(json!({
+                    "acls": {"admin": false, "virtualClusters": ["vc1"]},
+                    "storage": {"nfs": {"path": "/data"}}
+                })),
+            ),
+            (
+                attribute(&["acls", "admin", "deeper"], json!(1)),
+                Err(DomainError::Invalid(
+                    Problem::WrongType { expected: "object" }.of("path"),
+                )),
+            ),
+            (
+                attribute(&["acls", "virtualClusters"], json!(["no-dash"])),
+                Err(DomainError::Invalid(
+                    Problem::Pattern {
+                        pattern: "/^[A-Za-z0-9_]+$/",
+                    }
+                    .of("virtualCluster"),
+                )),
+            ),
+            (attribute(&["acls", "admin"], json!(false)), Ok(None)),
+        ];
+        for (command, expected) in table {
+            check(&[created()], command.clone(), expected);
+            check(&[], command, Err(DomainError::NotFound));
+        }
+    }
+
+    #[test]
+    fn an_attribute_path_has_one_to_sixteen_keys() {
+        let parse = |keys: Vec<&str>| {
+            ExtensionAttribute::parse(keys.into_iter().map(String::from).collect(), json!(1))
+                .map_err(|e| e.problem)
+        };
+        assert!(parse(vec!["acls", "admin"]).is_ok());
+        assert_eq!(parse(vec![]).unwrap_err(), Problem::Empty);
+        assert_eq!(parse(vec!["a", ""]).unwrap_err(), Problem::Empty);
+        assert_eq!(
+            parse(vec!["a"; 17]).unwrap_err(),
+            Problem::TooMany { max: 16 }
+        );
+        assert_eq!(
+            parse(vec!["a\u{0}"]).unwrap_err(),
+            Problem::ControlCharacter
+        );
     }
 }

@@ -98,6 +98,16 @@ impl Caller {
     fn may_act_for(&self, profile: &Profile) -> bool {
         self.admin || self.username.as_str() == profile.username
     }
+
+    /// Whether this caller may act on something of `owner`'s (their course, their job): only
+    /// the owner, or an admin.
+    pub fn may_act_as(&self, owner: &str) -> Result<(), DomainError> {
+        if self.admin || self.username.as_str() == owner {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden)
+        }
+    }
 }
 
 /// What a user tells about themself, at registration or creation.

@@ -28,6 +28,9 @@ pub struct LoginRecord {
     pub username: String,
     pub admin: bool,
     pub status: events::user::UserStatus,
+    pub tokens_revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The sequence of the user's last event the directory holds.
+    pub last_seq: i64,
     pub password_hash: Option<String>,
 }
 
@@ -95,7 +98,8 @@ pub async fn login_record(pool: &Pool, username: &str) -> Result<Option<LoginRec
     let client = pool.get().await?;
     let statement = client
         .prepare_cached(
-            "SELECT u.user_id, u.number, u.username, u.admin, u.status, c.password_hash
+            "SELECT u.user_id, u.number, u.username, u.admin, u.status, c.password_hash,
+                    u.tokens_revoked_at, u.last_seq
              FROM users AS u LEFT JOIN credentials AS c ON c.credential_id = u.credential
              WHERE u.username = $1",
         )
@@ -111,5 +115,7 @@ pub async fn login_record(pool: &Pool, username: &str) -> Result<Option<LoginRec
             status: events::user::UserStatus::parse(row.get(4))
                 .unwrap_or(events::user::UserStatus::Disabled),
             password_hash: row.get(5),
+            tokens_revoked_at: row.get(6),
+            last_seq: row.get(7),
         }))
 }

@@ -432,6 +432,26 @@ pub async fn effective_admins(pool: &Pool) -> Result<Vec<AdminRow>, DbError> {
         .collect())
 }
 
+// Queries of the OpenPAI door's user reads.
+
+/// Every user, by username.
+pub async fn all(pool: &Pool) -> Result<Vec<UserRow>, DbError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users ORDER BY username"
+        ))
+        .await?;
+    Ok(client
+        .query(&statement, &[])
+        .await?
+        .iter()
+        .map(user_row)
+        .collect())
+}
+
 // The edge door's queries: users by their number, and a page of them in number order.
 
 /// A user row with the time of its last change, as a list of users shows it.

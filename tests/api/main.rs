@@ -1,5 +1,6 @@
 //! End-to-end tests over HTTP against the real NATS JetStream and PostgreSQL.
 
+mod authorization;
 mod core;
 mod courses;
 mod edge;
@@ -9,6 +10,7 @@ mod lifecycle;
 mod login;
 mod operations;
 mod pai;
+mod pai_users;
 mod tokens;
 mod workers;
 mod write_path;

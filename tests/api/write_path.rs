@@ -199,11 +199,11 @@ async fn a_projector_killed_at_any_moment_resumes_exactly_where_it_stopped() {
                     .body(body),
             )
         });
+        let answers = join_all(creates).await;
         assert!(
-            join_all(creates)
-                .await
-                .iter()
-                .all(|(status, _)| *status == 200)
+            answers.iter().all(|(status, _)| *status == 200),
+            "{:?}",
+            answers.iter().find(|(status, _)| *status != 200)
         );
         let visible = eventually(Duration::from_secs(30), || async {
             catalogue(&app).await.len() >= expected.len() + 50

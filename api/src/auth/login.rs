@@ -10,7 +10,7 @@ use command::{
     user::may_log_in,
 };
 use events::user::UserStatus;
-use projection::{DbError, Pool, credentials};
+use projection::{DbError, Pool, access::UserAccess, credentials};
 
 use super::{
     Principal,
@@ -72,8 +72,16 @@ pub async fn check_password(
     match user {
         Some(user) if matches => {
             throttle.succeeded(username);
-            Principal::new(user.number, &user.user_id, &user.username, user.admin)
-                .ok_or(LoginError::NoUser)
+            Principal::observed(UserAccess {
+                user_id: user.user_id,
+                number: user.number,
+                username: user.username,
+                admin: user.admin,
+                status: user.status,
+                tokens_revoked_at: user.tokens_revoked_at,
+                seq: user.last_seq,
+            })
+            .ok_or(LoginError::NoUser)
         }
         Some(_) => {
             throttle.failed(username, client);

@@ -43,23 +43,30 @@ pub struct Principal {
     /// Whether the user is an admin now.
     pub admin: bool,
     name: Username,
+    /// The user as a login read them from the directory, offered to the access table when
+    /// tokens are issued ([`AccessTable::offer`](projection::access::AccessTable::offer)).
+    observed: Option<UserAccess>,
 }
 
 impl Principal {
     /// The principal of an approved user as the log left them; `None` for a name the
     /// domain would not take (none is ever written).
     fn of(user: &UserAccess) -> Option<Self> {
-        Self::new(user.number, &user.user_id, &user.username, user.admin)
+        Some(Self {
+            number: user.number,
+            user_id: user.user_id.clone(),
+            username: user.username.clone(),
+            admin: user.admin,
+            name: Username::parse(user.username.as_str()).ok()?,
+            observed: None,
+        })
     }
 
-    fn new(number: i64, user_id: &str, username: &str, admin: bool) -> Option<Self> {
-        Some(Self {
-            number,
-            user_id: user_id.to_string(),
-            username: username.to_string(),
-            admin,
-            name: Username::parse(username).ok()?,
-        })
+    /// The principal of a login that read `user` from the directory.
+    fn observed(user: UserAccess) -> Option<Self> {
+        let mut principal = Self::of(&user)?;
+        principal.observed = Some(user);
+        Some(principal)
     }
 
     /// The caller of a user command.
@@ -150,6 +157,9 @@ impl App {
         access_ttl: Duration,
         refresh_ttl: Option<Duration>,
     ) -> Result<Session, SignError> {
+        if let Some(user) = &who.observed {
+            self.access.offer(user.clone());
+        }
         let (access, access_expires_at) = self.tokens.issue(
             &who.username,
             who.number,

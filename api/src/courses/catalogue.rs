@@ -195,7 +195,7 @@ pub async fn create(
         app.write(
             &app.courses,
             &id,
-            &CourseCommand::Create(new),
+            &CourseCommand::Create(new, caller.caller()),
             &ctx.command(&caller.username, &id),
         )
         .await
@@ -260,7 +260,7 @@ pub async fn update(
         app.write(
             &app.courses,
             &id,
-            &CourseCommand::Update(changes),
+            &CourseCommand::Update(changes, caller.caller()),
             &ctx.command(&caller.username, &id),
         )
         .await
@@ -288,7 +288,7 @@ pub async fn delete(
         app.write(
             &app.courses,
             &id,
-            &CourseCommand::Delete,
+            &CourseCommand::Delete(caller.caller()),
             &ctx.command(&caller.username, &id),
         )
         .await

@@ -60,7 +60,13 @@ impl CourseError {
                 format!("{context}: course already exists"),
             ),
             CommandError::Domain(DomainError::Invalid(invalid)) => invalid.into(),
-            // The rules of identity refuse no course command.
+            // Another user's course: "update course {id} information fail: only the owner
+            // of this course or an admin may do this" (the platform let any token do it,
+            // so it had no words for it).
+            CommandError::Domain(DomainError::Forbidden) => Self::new(
+                StatusCode::FORBIDDEN,
+                format!("{context}: only the owner of this course or an admin may do this"),
+            ),
             CommandError::Domain(other) => {
                 Self::new(StatusCode::FORBIDDEN, format!("{context}: {other}"))
             }

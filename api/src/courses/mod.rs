@@ -5,7 +5,12 @@
 //!   Content-Type says (the document's samples use `curl -d`).
 //! - Token needed, as the platform's server did: the POST list of a user's courses, create,
 //!   update, delete, get and `databaseAuth`. No token: the GET list of all courses, the level
-//!   list, search and `database`. Any valid token may act on any course, as on the platform.
+//!   list, search and `database`. Tokens come as `Bearer x` only, as the document says.
+//! - A course is created for oneself (`user` empty or one's own name), and updated or
+//!   deleted by its owner, unless the caller is an admin (the domain's rule, the same for
+//!   jobs): another user's course is 403 "…: only the owner of this course or an admin may
+//!   do this". The platform let any valid token act on any course; a shared centre cannot.
+//!   Reads stay open to every token, as the catalogue is public.
 //! - An unknown, deleted or non-UUID course id answers 400 "Course Id is not found" for get,
 //!   update and delete alike (the one not-found answer the document gives); a missing id in
 //!   the path answers 400 "Empty course id".

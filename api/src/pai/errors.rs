@@ -141,11 +141,7 @@ impl PaiError {
             CommandError::Domain(DomainError::AlreadyExists) => conflict(),
             CommandError::Domain(DomainError::NotFound) => Self::not_found(),
             CommandError::Domain(DomainError::Invalid(invalid)) => Self::value(invalid, None),
-            CommandError::Domain(DomainError::Forbidden) => Self::new(
-                StatusCode::FORBIDDEN,
-                "ForbiddenUserError",
-                "Non-admin is not allow to do this operation.",
-            ),
+            CommandError::Domain(DomainError::Forbidden) => Self::forbidden(),
             CommandError::Domain(DomainError::AdminNotDeletable) => Self::new(
                 StatusCode::FORBIDDEN,
                 "RemoveAdminError",
@@ -251,15 +247,112 @@ impl Reply for PaiError {
     }
 }
 
-/// The caller behind the `Authorization` header, who must be an admin now.
+/// The signed-in caller behind `Authorization`, as they are now (`App::authenticate`).
+pub fn signed_in(app: &App, header: Option<String>) -> Result<Principal, PaiError> {
+    Ok(app.authenticate(header.as_deref())?)
+}
+
+/// The signed-in caller, who must be an admin now.
 pub fn admin(app: &App, header: Option<String>) -> Result<Principal, PaiError> {
-    let caller = app.authenticate(header.as_deref())?;
+    let caller = signed_in(app, header)?;
     if !caller.admin {
-        return Err(PaiError::new(
+        return Err(PaiError::forbidden());
+    }
+    Ok(caller)
+}
+
+/// How a missing user is said: the document words it two ways, per endpoint.
+#[derive(Debug, Clone, Copy)]
+pub enum Missing {
+    /// "User NAME is not found." (delete, password, reads)
+    IsNotFound,
+    /// "User NAME not found." (the other updates)
+    NotFound,
+}
+
+/// What a command was about, so that its refusals name it as OpenPAI does.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    User(&'a str, Missing),
+    Group(&'a str),
+}
+
+impl PaiError {
+    /// OpenPAI's answer to a non-admin on an admin's operation.
+    pub fn forbidden() -> Self {
+        Self::new(
             StatusCode::FORBIDDEN,
             "ForbiddenUserError",
             "Non-admin is not allow to do this operation.",
-        ));
+        )
     }
-    Ok(caller)
+
+    pub fn no_user(username: &str, missing: Missing) -> Self {
+        let message = match missing {
+            Missing::IsNotFound => format!("User {username} is not found."),
+            Missing::NotFound => format!("User {username} not found."),
+        };
+        Self::new(StatusCode::NOT_FOUND, "NoUserError", message)
+    }
+
+    pub fn no_group(name: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NoGroupError",
+            format!("Group {name} is not found."),
+        )
+    }
+
+    /// A group named in a request's body that does not exist (a 400, as the document
+    /// answers a virtual cluster of the body that does not exist).
+    pub fn no_group_named(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "NoGroupError",
+            format!("Group {name} is not found."),
+        )
+    }
+
+    pub fn no_virtual_cluster(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "NoVirtualClusterError",
+            format!("Virtual cluster {name} is not found."),
+        )
+    }
+
+    /// A failure of the command path on `target`.
+    pub fn about(error: CommandError, target: Target<'_>) -> Self {
+        match (&error, target) {
+            (CommandError::Domain(DomainError::NotFound), Target::User(name, missing)) => {
+                Self::no_user(name, missing)
+            }
+            (CommandError::Domain(DomainError::NotFound), Target::Group(name)) => {
+                Self::no_group(name)
+            }
+            (CommandError::Domain(DomainError::AdminNotDeletable), Target::User(name, _)) => {
+                Self::new(
+                    StatusCode::FORBIDDEN,
+                    "RemoveAdminError",
+                    format!("Admin {name} is not allowed to remove."),
+                )
+            }
+            (_, Target::User(name, _)) => Self::command(error, || Self::conflicting_user(name)),
+            (_, Target::Group(name)) => Self::command(error, || {
+                Self::new(
+                    StatusCode::CONFLICT,
+                    "ConflictGroupError",
+                    format!("Group name {name} already exists."),
+                )
+            }),
+        }
+    }
+
+    pub fn conflicting_user(username: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "ConflictUserError",
+            format!("User name {username} already exists."),
+        )
+    }
 }

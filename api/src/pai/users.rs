@@ -1,13 +1,15 @@
-//! `POST /api/v2/user`: an admin creates a user (`UserCreated`). The password's hash goes to
-//! the credential store, the event names only its credential (`App::write_password`).
+//! Users as a whole: create (`UserCreated`; the password's hash goes to the credential
+//! store, the event names only its credential, `App::write_password`), delete
+//! (`UserDeleted`), and the reads `GET /api/v2/user[/:username]`.
 
 use std::sync::Arc;
 
 use command::{
     user::{Details, NewUser, UserCommand},
-    values::{Email, InvalidValue, Password, Username, VirtualCluster},
+    values::{Email, Password, Username, VirtualCluster},
 };
 use events::user::user_id;
+use projection::users::UserRow;
 use serde_json::{Map, Value, json};
 use warp::{
     Reply,
@@ -16,10 +18,12 @@ use warp::{
 };
 
 use super::{
-    errors::{PaiError, admin},
+    errors::{Missing, PaiError, Target, admin, signed_in},
+    params::{self, said},
     token::required_string,
+    virtual_clusters,
 };
-use crate::{App, RequestContext, body::BodyError, input};
+use crate::{App, Principal, RequestContext, body::BodyError};
 
 pub async fn create(
     ctx: RequestContext,
@@ -29,11 +33,9 @@ pub async fn create(
 ) -> Response {
     ctx.answer(async {
         let caller = admin(&app, token)?;
-        let params = match input::json::<Value>(&body?)? {
-            Value::Object(map) => map,
-            _ => return Err(PaiError::invalid("\"value\" must be an object")),
-        };
+        let params = params::object(body)?;
         let (new, password) = new_user(&params)?;
+        virtual_clusters::check_exist(&new.virtual_clusters)?;
         let username = new.username.clone();
         let password_hash = command::password::hash(password.as_str().to_string()).await?;
         let id = user_id(username.as_str());
@@ -50,30 +52,21 @@ pub async fn create(
         )
         .await
         .map_err(|e| {
-            PaiError::password_write(e, || {
-                PaiError::new(
-                    StatusCode::CONFLICT,
-                    "ConflictUserError",
-                    format!("User name {username} already exists."),
-                )
-            })
+            PaiError::password_write(e, || PaiError::conflicting_user(username.as_str()))
         })?;
-        Ok(with_status(
-            json(&json!({ "message": "User is created successfully" })),
-            StatusCode::CREATED,
+        Ok::<_, PaiError>(
+            with_status(
+                json(&json!({ "message": "User is created successfully" })),
+                StatusCode::CREATED,
+            )
+            .into_response(),
         )
-        .into_response())
     })
     .await
 }
 
 /// The user described by the request, checked as OpenPAI's schema checks it, and the
 /// password to hash.
-/// Says an invalid value with the value itself, as Joi does for patterns.
-fn said(raw: &str) -> impl FnOnce(InvalidValue) -> PaiError + '_ {
-    move |invalid| PaiError::value(invalid, Some(raw))
-}
-
 fn new_user(params: &Map<String, Value>) -> Result<(NewUser, Password), PaiError> {
     let raw_username = required_string(params, "username")?;
     let username = Username::parse(raw_username.as_str()).map_err(said(&raw_username))?;
@@ -95,16 +88,7 @@ fn new_user(params: &Map<String, Value>) -> Result<(NewUser, Password), PaiError
     };
     let virtual_clusters = match params.get("virtualCluster") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => VirtualCluster::parse(s.as_str()).map_err(said(s)),
-                _ => Err(PaiError::invalid(
-                    "\"virtualCluster\" items must be strings",
-                )),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(PaiError::invalid("\"virtualCluster\" must be an array")),
+        Some(_) => params::names(params, "virtualCluster", |s| VirtualCluster::parse(s))?,
     };
     let extension = match params.get("extension") {
         None | Some(Value::Null) => Map::new(),
@@ -124,4 +108,96 @@ fn new_user(params: &Map<String, Value>) -> Result<(NewUser, Password), PaiError
         credential: None,
     };
     Ok((user, password))
+}
+
+/// `DELETE /api/v2/user/:username` (admin only): an admin cannot be deleted
+/// (`RemoveAdminError`). The deleted user's password hashes are forgotten.
+pub async fn delete(
+    username: String,
+    ctx: RequestContext,
+    app: Arc<App>,
+    token: Option<String>,
+) -> Response {
+    ctx.answer(async {
+        let caller = admin(&app, token)?;
+        let raw = params::decoded(&username)?;
+        let username = params::username(&raw)?;
+        let id = user_id(username.as_str());
+        app.write(
+            &app.users,
+            &id,
+            &UserCommand::Delete,
+            &ctx.command(&caller.username, &id),
+        )
+        .await
+        .map_err(|e| PaiError::about(e, Target::User(username.as_str(), Missing::IsNotFound)))?;
+        forget_retired_credentials(&app, &id).await;
+        Ok::<_, PaiError>(json(&json!({ "message": "user is removed successfully" })))
+    })
+    .await
+}
+
+/// Best effort: a hash left behind is never used to log in (`crate::passwords`).
+async fn forget_retired_credentials(app: &App, id: &str) {
+    match app.users.load(id).await {
+        Ok(user) => {
+            if let Err(e) =
+                projection::credentials::forget(&app.db.pool, id, &user.retired_credentials).await
+            {
+                tracing::warn!(error = %e, "retired credentials not forgotten");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "retired credentials not forgotten"),
+    }
+}
+
+/// `GET /api/v2/user`: every user, to anyone signed in.
+pub async fn list(ctx: RequestContext, app: Arc<App>, token: Option<String>) -> Response {
+    ctx.answer(async {
+        let viewer = signed_in(&app, token)?;
+        let users = projection::users::all(&app.db.pool)
+            .await
+            .map_err(PaiError::query)?;
+        let users: Vec<Value> = users.iter().map(|u| view(u, &viewer)).collect();
+        Ok::<_, PaiError>(json(&users))
+    })
+    .await
+}
+
+/// `GET /api/v2/user/:username`: one user, to anyone signed in.
+pub async fn get(
+    username: String,
+    ctx: RequestContext,
+    app: Arc<App>,
+    token: Option<String>,
+) -> Response {
+    ctx.answer(async {
+        let viewer = signed_in(&app, token)?;
+        let raw = params::decoded(&username)?;
+        let username = params::username(&raw)?;
+        let user = projection::users::user_by_name(&app.db.pool, username.as_str())
+            .await
+            .map_err(PaiError::query)?
+            .ok_or_else(|| PaiError::no_user(username.as_str(), Missing::IsNotFound))?;
+        Ok::<_, PaiError>(json(&view(&user, &viewer)))
+    })
+    .await
+}
+
+/// A user in OpenPAI's shape. The email is personal: only the user and admins see it;
+/// others see it empty, as for a user who gave none.
+fn view(user: &UserRow, viewer: &Principal) -> Value {
+    let email = if viewer.admin || viewer.username == user.username {
+        user.email.as_str()
+    } else {
+        ""
+    };
+    json!({
+        "username": user.username,
+        "grouplist": user.groups,
+        "email": email,
+        "virtualCluster": user.virtual_clusters,
+        "admin": user.admin,
+        "extension": user.extension,
+    })
 }

@@ -1,0 +1,318 @@
+//! Who may do what, at every door: one table, checked against a running Gantry and
+//! rendered into `docs/authorization.md` (run with `GANTRY_WRITE_DOCS=1` to write it; the
+//! test fails when the document and the table differ).
+//!
+//! For each endpoint: a guest gets 401 unless the endpoint is open; a user on an admin
+//! endpoint gets 403; a user on another user's resource gets 403 while their own is
+//! allowed; an admin is allowed. "Allowed" means the door got past authorization: any
+//! answer but 401 or 403 (a 404 for a resource that is not there is allowed). Every refusal
+//! is checked to be in the door's own envelope.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_gantry};
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Anyone, without a token.
+    Open,
+    /// Any user with a token.
+    User,
+    /// A user on their own resource; an admin on anyone's.
+    Own,
+    /// Admins only.
+    Admin,
+}
+
+/// What `{mine}` and `{theirs}` stand for in a row's path and body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    None,
+    /// A course of the caller, and one of another user.
+    Course,
+    /// The caller's own user name, and another user's.
+    User,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Door {
+    Courses,
+    Pai,
+    Gantry,
+    Metrics,
+}
+
+impl Door {
+    fn title(self) -> &'static str {
+        match self {
+            Door::Courses => "GPU course platform",
+            Door::Pai => "OpenPAI",
+            Door::Gantry => "Gantry admin",
+            Door::Metrics => "Gantry metrics",
+        }
+    }
+
+    /// Asserts that a refusal is in this door's envelope.
+    fn assert_envelope(self, status: u16, body: &Value, what: &str) {
+        let ok = match self {
+            Door::Courses => body["error"] == true && body["message"].is_string(),
+            Door::Pai => {
+                let code = if status == 401 {
+                    "UnauthorizedUserError"
+                } else {
+                    "ForbiddenUserError"
+                };
+                body["code"] == code && body["message"].is_string()
+            }
+            Door::Gantry => {
+                let kind = if status == 401 {
+                    "Unauthorized"
+                } else {
+                    "Forbidden"
+                };
+                body["error"] == kind && body["message"].is_string()
+            }
+            Door::Metrics => true,
+        };
+        assert!(ok, "{what}: {status} {body} is not the door's envelope");
+    }
+}
+
+struct Row {
+    door: Door,
+    method: &'static str,
+    path: &'static str,
+    body: Option<Value>,
+    access: Access,
+    resource: Resource,
+}
+
+fn row(door: Door, method: &'static str, path: &'static str, access: Access) -> Row {
+    Row {
+        door,
+        method,
+        path,
+        body: None,
+        access,
+        resource: Resource::None,
+    }
+}
+
+impl Row {
+    fn body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    fn on(mut self, resource: Resource) -> Self {
+        self.resource = resource;
+        self
+    }
+}
+
+/// Every endpoint that takes a request of a person (the simulator's are the cluster's).
+fn table() -> Vec<Row> {
+    use Access::*;
+    use Door::*;
+    let course = json!({"user": "{mine}", "name": "matrix", "introduction": "i",
+        "image": "nvidia/caffe:latest", "level": "basic", "GPU": 1, "datasets": []});
+    vec![
+        row(Courses, "GET", "/v1/course/list", Open),
+        row(Courses, "POST", "/v1/course/list", User).body(json!({"user": "{mine}"})),
+        row(Courses, "POST", "/v1/course/create", Own)
+            .body(course)
+            .on(Resource::User),
+        row(Courses, "PUT", "/v1/course/update", Own)
+            .body(json!({"id": "{theirs}", "name": "renamed"}))
+            .on(Resource::Course),
+        row(Courses, "DELETE", "/v1/course/delete/{theirs}", Own).on(Resource::Course),
+        row(Courses, "GET", "/v1/course/get/{theirs}", User).on(Resource::Course),
+        row(Courses, "GET", "/v1/course/level/basic", Open),
+        row(Courses, "POST", "/v1/course/search", Open).body(json!({"query": "m"})),
+        row(Courses, "POST", "/v1/health/database", Open).body(json!({"message": "hi"})),
+        row(Courses, "POST", "/v1/health/databaseAuth", User).body(json!({"message": "hi"})),
+        row(Pai, "GET", "/api/v1", Open),
+        row(Pai, "POST", "/api/v1/token", Open)
+            .body(json!({"username": "nobody", "password": "nothing"})),
+        row(Pai, "POST", "/api/v2/user", Admin)
+            .body(json!({"username": "made_by_matrix", "password": "a-secret-word"})),
+        row(Gantry, "GET", "/admin/projections", Admin),
+        row(Gantry, "GET", "/admin/parked", Admin),
+        row(Metrics, "GET", "/metrics", Open),
+    ]
+}
+
+/// The table as operators read it.
+fn render(rows: &[Row]) -> String {
+    let mut text = String::from(
+        "# Who may do what\n\n\
+         Generated from the authorization test (`tests/api/authorization.rs`), which checks \
+         every line against a running Gantry. A guest has no token; a user has one; *own* \
+         means a user may act on their own resource (their courses, their account) and gets \
+         403 on another user's, while an admin may act on anyone's. A refusal is 401 for a \
+         guest and 403 for a user, in the door's own envelope.\n",
+    );
+    let mut door = None;
+    for row in rows {
+        if door != Some(row.door) {
+            door = Some(row.door);
+            text.push_str(&format!(
+                "\n## {}\n\n| method | path | guest | user | admin |\n| --- | --- | --- | --- | --- |\n",
+                row.door.title()
+            ));
+        }
+        let (guest, user) = match row.access {
+            Access::Open => ("yes", "yes"),
+            Access::User => ("401", "yes"),
+            Access::Own => ("401", "own only (403)"),
+            Access::Admin => ("401", "403"),
+        };
+        let path = row.path.replace("{theirs}", ":id").replace("{mine}", ":id");
+        text.push_str(&format!(
+            "| {} | `{}` | {guest} | {user} | yes |\n",
+            row.method, path
+        ));
+    }
+    text
+}
+
+struct Fixture {
+    app: TestApp,
+    user_token: String,
+    serial: std::sync::atomic::AtomicUsize,
+}
+
+impl Fixture {
+    async fn new() -> Self {
+        let app = spawn_gantry().await;
+        create_user(&app, "alice").await;
+        create_user(&app, "bob").await;
+        let user_token = app.login("alice", "a-secret-word", 3600).await;
+        Self {
+            app,
+            user_token,
+            serial: Default::default(),
+        }
+    }
+
+    /// `(mine, theirs)` for a row: fresh each time, so a row that deletes leaves the next
+    /// one its own.
+    async fn resources(&self, resource: Resource) -> (String, String) {
+        let n = self
+            .serial
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match resource {
+            Resource::None => ("alice".into(), "bob".into()),
+            Resource::User => ("alice".into(), "bob".into()),
+            Resource::Course => (
+                self.app
+                    .create_course("alice", &format!("mine{n}"), "basic")
+                    .await,
+                self.app
+                    .create_course("bob", &format!("theirs{n}"), "basic")
+                    .await,
+            ),
+        }
+    }
+
+    /// The status and body of `row` sent with `token`, `{target}` being `target`.
+    async fn call(&self, row: &Row, token: Option<&str>, target: &str, mine: &str) -> (u16, Value) {
+        let fill = |text: &str| text.replace("{theirs}", target).replace("{mine}", mine);
+        let url = self.app.url(&fill(row.path));
+        let method = reqwest::Method::from_bytes(row.method.as_bytes()).expect("method");
+        let mut request = self.app.http.request(method, url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = &row.body {
+            request = request
+                .header("content-type", "application/json")
+                .body(fill(&body.to_string()));
+        }
+        let response = request.send().await.expect("answered");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+}
+
+async fn create_user(app: &TestApp, username: &str) {
+    let (status, body) = app
+        .send(
+            app.admin(app.http.post(app.url("/api/v2/user")))
+                .json(&json!({
+                    "username": username, "password": "a-secret-word"
+                })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
+
+fn allowed(status: u16) -> bool {
+    status != 401 && status != 403
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_endpoint_refuses_and_allows_as_the_table_says() {
+    let rows = table();
+    let fixture = Fixture::new().await;
+    let admin = fixture.app.admin_token.clone();
+    let user = fixture.user_token.clone();
+    for row in &rows {
+        let what = format!("{} {}", row.method, row.path);
+        let (mine, theirs) = fixture.resources(row.resource).await;
+        // For a row on the caller's own things, the user's own resource is `{theirs}` of
+        // the allowed call.
+        let (status, body) = fixture.call(row, None, &theirs, &mine).await;
+        if row.access == Access::Open {
+            assert!(allowed(status), "{what} as a guest: {status} {body}");
+        } else {
+            assert_eq!(status, 401, "{what} as a guest: {body}");
+            row.door.assert_envelope(status, &body, &what);
+        }
+        match row.access {
+            Access::Open | Access::User => {
+                let (status, body) = fixture.call(row, Some(&user), &theirs, &mine).await;
+                assert!(allowed(status), "{what} as a user: {status} {body}");
+            }
+            Access::Admin => {
+                let (status, body) = fixture.call(row, Some(&user), &theirs, &mine).await;
+                assert_eq!(status, 403, "{what} as a user: {body}");
+                row.door.assert_envelope(status, &body, &what);
+            }
+            Access::Own => {
+                // Another user's: `{mine}` is theirs too.
+                let (status, body) = fixture.call(row, Some(&user), &theirs, &theirs).await;
+                assert_eq!(status, 403, "{what} as a user on another's: {body}");
+                row.door.assert_envelope(status, &body, &what);
+                let (status, body) = fixture.call(row, Some(&user), &mine, &mine).await;
+                assert!(
+                    allowed(status),
+                    "{what} as a user on their own: {status} {body}"
+                );
+            }
+        }
+        let (_, theirs) = fixture.resources(row.resource).await;
+        let (status, body) = fixture.call(row, Some(&admin), &theirs, &theirs).await;
+        assert!(allowed(status), "{what} as an admin: {status} {body}");
+    }
+}
+
+#[test]
+fn the_document_shows_the_table() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/authorization.md");
+    let rendered = render(&table());
+    if std::env::var_os("GANTRY_WRITE_DOCS").is_some() {
+        std::fs::write(&path, &rendered).expect("docs/authorization.md is written");
+    }
+    let written = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        written == rendered,
+        "docs/authorization.md differs from the table; run \
+         GANTRY_WRITE_DOCS=1 cargo test --test api authorization:: and commit it"
+    );
+}
