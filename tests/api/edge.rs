@@ -6,7 +6,11 @@ use events::user::user_id;
 use reqwest::{Method, RequestBuilder};
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, spawn_gantry};
+use gantry::Roles;
+
+use crate::helpers::{
+    ADMIN, ADMIN_PASSWORD, TestApp, fresh_instance, settings, spawn_gantry, spawn_with,
+};
 
 /// How a request carries its token: the three spellings the door accepts.
 #[derive(Clone, Copy, Debug)]
@@ -861,4 +865,53 @@ async fn a_user_of_the_edge_door_logs_in_at_openpai_and_back() {
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["data"]["id"], listed["id"]);
     assert_eq!(me["data"]["user"], "paula");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn repeated_failed_logins_are_throttled_in_the_edge_envelope() {
+    let mut settings = settings(&fresh_instance());
+    settings.login_max_failures = 2;
+    settings.login_lockout_ms = 60_000;
+    let app = spawn_with(settings, Roles::DEV).await;
+    let admin = admin_token(&app).await;
+    create_sub_user(
+        &app,
+        &admin,
+        json!({"user": "tess", "password": "tess-secret"}),
+    )
+    .await;
+    let (token, _) = tokens(&app, "tess", "tess-secret").await;
+    // A wrong old password counts as a failed login of that user.
+    let change = with_token(
+        request(&app, Method::PUT, "/v1/user"),
+        &token,
+        Spelling::Bare,
+    )
+    .json(&json!({"oldPassword": "guess-one", "password": "tess-next"}));
+    assert_eq!(app.send(change).await.0, 400);
+    assert_eq!(login(&app, "tess", "guess-two").await.0, 401);
+    for password in ["guess-three", "tess-secret"] {
+        let response = request(&app, Method::POST, "/v1/authorization")
+            .json(&json!({"user": "tess", "password": password}))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status().as_u16(), 429);
+        assert_eq!(
+            response
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string()),
+            Some("60".to_string())
+        );
+        assert_eq!(
+            response.json::<Value>().await.unwrap(),
+            refused(
+                429,
+                "Too many failed login attempts. Try again in 60 seconds."
+            )
+        );
+    }
+    // Another user is not held up.
+    tokens(&app, ADMIN, ADMIN_PASSWORD).await;
 }

@@ -14,7 +14,9 @@
 //! - Tokens arrive in `Authorization` as `Bearer x`, `Token x` or the bare token (the
 //!   document sends it bare). No token is 401 "User need to log in first." (the document's
 //!   words for it in its repository section); an invalid, expired or revoked token is 401
-//!   saying which; a non-admin on `/v1/admin/*` is 403 "Only an admin may do this.".
+//!   saying which; a non-admin on `/v1/admin/*` is 403 "Only an admin may do this.". Every
+//!   request is judged by the user's current state: a token of a user disabled since is 403
+//!   "The user is disabled.", and an admin demoted since is a user.
 //! - Login (`POST /v1/authorization`, `{"user", "password"}`) answers the document's `token`,
 //!   an access token for 3,600 s, and beside it `refreshToken`, valid for 18,000 s (the
 //!   platform's windows), with `expireTime` and `refreshExpireTime` in Unix seconds. An
@@ -23,8 +25,10 @@
 //!   disabled one 403 "The user is disabled.". Failed logins are throttled as at every door:
 //!   429 with `Retry-After`.
 //! - Refresh (`PUT /v1/authorization`) takes the refresh token in `Authorization` (any of
-//!   the three spellings) and answers a new `token` for 3,600 s (and `refreshToken` when a
-//!   new one is issued). An access token is not a refresh token: 401.
+//!   the three spellings) and answers a new `token` for 3,600 s beside the same
+//!   `refreshToken`: a login is refreshed for 18,000 s at most, never longer. An access token
+//!   is not a refresh token: 401 "The token is invalid.". A refresh checks the user's current
+//!   state, as every request does.
 //! - Logout (`DELETE /v1/authorization`, also at the document example's
 //!   `/v1/authorizations`) revokes every token of the user issued until then (the domain's
 //!   `TokensRevoked`): every session of theirs ends, refresh tokens included.
@@ -39,20 +43,25 @@
 //!   audit's usual outcome). An audit (`PUT /v1/admin/user/:id`, `{"status", "comment"?}`)
 //!   to another number is 422. Disabling the last admin is 403 "The last admin cannot be
 //!   demoted or disabled.".
-//! - Self-registration (`POST /v1/user`) makes a pending user. Its `isAdmin` is read (a
-//!   boolean if given) and ignored: nobody makes themself an admin. A taken name is 409
+//! - Self-registration (`POST /v1/user`, `{"user", "password", "phone"?, "realName"?,
+//!   "isAdmin"?}`) makes a pending user; the registrant is the event's actor. Its `isAdmin`
+//!   is read (a boolean if given) and ignored: nobody makes themself an admin. A taken name is 409
 //!   "User NAME already exists.".
 //! - A sub-user (`POST /v1/admin/user`, an admin) has the registration's fields, honours
 //!   `isAdmin`, is approved at once, and the answer's `data` carries its `id`.
 //! - Changing one's password (`PUT /v1/user`, `{"oldPassword", "password"}`) checks the old
 //!   one as a login does (throttled): a wrong one is 400 "The old password is incorrect.".
-//!   A password change or an admin's reset (`PUT /v1/admin/user/:id/password`) ends every
-//!   earlier session of that user: log in again with the new password.
+//!   A password change or an admin's reset (`PUT /v1/admin/user/:id/password`,
+//!   `{"password"}`) ends every earlier session of that user: log in again with the new
+//!   password. An admin's reset is the domain's `PasswordChanged` with the admin as its
+//!   actor (the rule that only the user or an admin sets a password is `decide`'s);
+//!   `PasswordReset` is left to resets proven by a code sent to the user.
 //! - Deleting an admin is 403 "An admin cannot be deleted."; an unknown user id is 404
 //!   "User N is not found.".
 //! - `GET /v1/admin/user` takes `page` (from 1, default 1) and `pageSize` (default 10, at most
 //!   1000, 0 for all: the document's paging parameters), in the users' id order; `total`
-//!   counts every user. Each row is the document's, with `role` added.
+//!   counts every user. Each row is the document's, with `role` added; `updateTime` is the
+//!   time of the user's last event (a logout counts).
 //! - Every path answers with and without a trailing slash. An unknown path under the edge
 //!   door's prefixes is 404, a known path with another method 405, both in this envelope.
 

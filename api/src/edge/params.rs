@@ -1,7 +1,7 @@
 //! Reading the edge door's parameters: a JSON object body, its fields, path ids and the
 //! list's query. Every refusal is the document's 422.
 
-use command::values::{Password, Phone, RealName, Username};
+use command::values::{InvalidValue, Password, Phone, RealName, Username};
 use serde_json::{Map, Value};
 
 use super::errors::EdgeError;
@@ -49,15 +49,14 @@ pub fn username(params: &Map<String, Value>) -> Result<Username, EdgeError> {
     Username::parse(required_string(params, "user")?).map_err(EdgeError::value)
 }
 
-pub fn password(params: &Map<String, Value>, name: &str) -> Result<Password, EdgeError> {
-    Password::parse(required_string(params, name)?).map_err(|mut invalid| {
-        // The domain calls it `password`; the edge door has `oldPassword` too.
-        if name == "password" {
-            EdgeError::value(invalid)
-        } else {
-            invalid.field = "oldPassword";
-            EdgeError::value(invalid)
-        }
+/// A new password from field `name` (`password`, or `oldPassword`, whose name the message
+/// keeps).
+pub fn password(params: &Map<String, Value>, name: &'static str) -> Result<Password, EdgeError> {
+    Password::parse(required_string(params, name)?).map_err(|invalid| {
+        EdgeError::value(InvalidValue {
+            field: name,
+            ..invalid
+        })
     })
 }
 
