@@ -10,7 +10,10 @@ pub mod telemetry;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use api::{App, LoginThrottle, ThrottlePolicy, Tokens};
+use api::{
+    App, LoginThrottle, ThrottlePolicy, Tokens,
+    oauth::{Clients, OAuth},
+};
 use command::{
     JetStreamStore, Repository,
     user::{Details, NewUser, UserCommand},
@@ -238,6 +241,10 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
                 Duration::from_millis(settings.login_lockout_ms),
             )),
             read_your_writes: Duration::from_millis(settings.read_your_writes_ms),
+            oauth: OAuth::new(
+                Clients::parse(settings.oauth_clients.as_deref())?,
+                Duration::from_millis(settings.oauth_code_ttl_ms),
+            ),
         });
         bootstrap_admin(&app, settings).await?;
         tasks.spawn(reload_token_keys(app.clone(), stop.clone()));

@@ -54,6 +54,14 @@ pub struct Settings {
     /// (status 1). Under Kubernetes' default 30 s before SIGKILL, so the log says why.
     #[arg(long, env = "GANTRY_SHUTDOWN_GRACE_MS", default_value_t = 25_000)]
     pub shutdown_grace_ms: u64,
+    /// The clients of the course door's OAuth2 login form, as `client_id=redirect_uri`
+    /// pairs separated by commas; unset, any client redirected to a loopback host (see
+    /// `api::oauth`).
+    #[arg(long, env = "GANTRY_OAUTH_CLIENTS")]
+    pub oauth_clients: Option<String>,
+    /// How long an authorization code of the login form may be exchanged.
+    #[arg(long, env = "GANTRY_OAUTH_CODE_TTL_MS", default_value_t = 60_000)]
+    pub oauth_code_ttl_ms: u64,
 }
 
 impl Settings {
@@ -65,6 +73,7 @@ impl Settings {
                 "GANTRY_INSTANCE must be 1-40 characters of a-z, 0-9 and _, starting with a letter: {name:?}"
             );
         }
+        api::oauth::Clients::parse(self.oauth_clients.as_deref())?;
         Ok(())
     }
 }

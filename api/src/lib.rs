@@ -14,6 +14,7 @@ pub mod edge;
 mod fallback;
 mod input;
 pub mod metrics;
+pub mod oauth;
 pub mod pai;
 mod passwords;
 
@@ -48,6 +49,8 @@ pub struct App {
     pub logins: LoginThrottle,
     /// How long a write waits for the read models to show it before answering anyway.
     pub read_your_writes: Duration,
+    /// The course door's OAuth2 provider: its clients and code lifetime.
+    pub oauth: oauth::OAuth,
 }
 
 impl App {
@@ -83,6 +86,8 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .or(admin::routes(app.clone()))
         .unify()
         .or(courses::routes(app.clone()))
+        .unify()
+        .or(oauth::routes(app.clone()))
         .unify()
         .or(pai::routes(app.clone()))
         .unify()

@@ -199,6 +199,11 @@ pub enum UserCommand {
     SetAdmin(AdminChange),
     SetVirtualClusters(Vec<VirtualCluster>),
     SetGroups(Vec<GroupName>),
+    /// Adds one group, keeping the others: decided on the user's groups as the log has
+    /// them, so two at once both count.
+    JoinGroup(GroupName),
+    /// Removes one group, keeping the others.
+    LeaveGroup(GroupName),
     UpdateExtension(ExtensionChange),
     Delete,
     RevokeTokens(Caller),
@@ -353,6 +358,26 @@ impl Aggregate for User {
                 if groups == profile.groups {
                     return Ok(None);
                 }
+                UserEvent::UserGroupsSet(UserGroupsSet { groups })
+            }
+            C::JoinGroup(group) => {
+                if profile.groups.iter().any(|g| g == group.as_ref()) {
+                    return Ok(None);
+                }
+                let mut groups = profile.groups.clone();
+                groups.push(group.to_string());
+                UserEvent::UserGroupsSet(UserGroupsSet { groups })
+            }
+            C::LeaveGroup(group) => {
+                if !profile.groups.iter().any(|g| g == group.as_ref()) {
+                    return Ok(None);
+                }
+                let groups = profile
+                    .groups
+                    .iter()
+                    .filter(|g| *g != group.as_ref())
+                    .cloned()
+                    .collect();
                 UserEvent::UserGroupsSet(UserGroupsSet { groups })
             }
             C::UpdateExtension(change) => {
@@ -866,6 +891,16 @@ mod tests {
             ),
             (audit(UserStatus::Approved, None), Ok(None)),
             (set_admin(false, None), Ok(None)),
+            (
+                UserCommand::LeaveGroup(GroupName::parse("g1").unwrap()),
+                Ok(None),
+            ),
+            (
+                UserCommand::JoinGroup(GroupName::parse("g1").unwrap()),
+                Ok(Some(UserEvent::UserGroupsSet(UserGroupsSet {
+                    groups: vec!["g1".into()],
+                }))),
+            ),
             (
                 UserCommand::ChangeDetails(DetailsChange {
                     phone: Some(None),

@@ -6,7 +6,7 @@
 //! the read models of its aggregate reached the sequence it appended; the query modules
 //! ([`courses`], [`users`], [`groups`], [`health`], [`status`]) are the typed SELECTs the api
 //! calls. [`credentials`] is the store of password hashes: not a read model, nothing the log
-//! can rebuild.
+//! can rebuild; nor is [`oauth_codes`], the course door's OAuth2 codes.
 
 pub mod access;
 pub mod checkpoint;
@@ -15,6 +15,7 @@ pub mod credentials;
 mod db;
 pub mod groups;
 pub mod health;
+pub mod oauth_codes;
 pub mod parked;
 pub mod projector;
 pub mod registry;

@@ -132,11 +132,59 @@ fn table() -> Vec<Row> {
         row(Courses, "POST", "/v1/course/search", Open).body(json!({"query": "m"})),
         row(Courses, "POST", "/v1/health/database", Open).body(json!({"message": "hi"})),
         row(Courses, "POST", "/v1/health/databaseAuth", User).body(json!({"message": "hi"})),
+        row(Courses, "GET", "/v1/health/kubernetesAuth", User),
+        row(Courses, "POST", "/v1/proxy/token", Open).body(json!({"code": "nothing"})),
+        row(Courses, "POST", "/v1/proxy/refresh", Open).body(json!({"refresh_token": "nothing"})),
+        row(Courses, "POST", "/v1/proxy/introspection", Open).body(json!({"token": "nothing"})),
         row(Pai, "GET", "/api/v1", Open),
         row(Pai, "POST", "/api/v1/token", Open)
             .body(json!({"username": "nobody", "password": "nothing"})),
         row(Pai, "POST", "/api/v2/user", Admin)
             .body(json!({"username": "made_by_matrix", "password": "a-secret-word"})),
+        row(Pai, "GET", "/api/v2/user", User),
+        row(Pai, "GET", "/api/v2/user/{theirs}", User).on(Resource::User),
+        row(Pai, "DELETE", "/api/v2/user/{theirs}", Admin).on(Resource::User),
+        row(Pai, "PUT", "/api/v2/user/{theirs}/password", Own)
+            .body(json!({"oldPassword": "a-secret-word", "newPassword": "another-secret"}))
+            .on(Resource::User),
+        row(Pai, "PUT", "/api/v2/user/{theirs}/virtualcluster", Admin)
+            .body(json!({"virtualCluster": ["default"]}))
+            .on(Resource::User),
+        row(Pai, "PUT", "/api/v2/user/{theirs}/email", Own)
+            .body(json!({"email": "someone@example.org"}))
+            .on(Resource::User),
+        row(Pai, "PUT", "/api/v2/user/{theirs}/admin", Admin)
+            .body(json!({"admin": false}))
+            .on(Resource::User),
+        row(Pai, "PUT", "/api/v2/user/{theirs}/extension", Own)
+            .body(json!({"extension": {"k": "v"}}))
+            .on(Resource::User),
+        row(Pai, "PUT", "/api/v2/user/{theirs}/grouplist", Admin)
+            .body(json!({"grouplist": []}))
+            .on(Resource::User),
+        row(Pai, "PUT", "/api/v2/user/{theirs}/group", Admin)
+            .body(json!({"groupname": "nogroup"}))
+            .on(Resource::User),
+        row(Pai, "DELETE", "/api/v2/user/{theirs}/group", Admin)
+            .body(json!({"groupname": "nogroup"}))
+            .on(Resource::User),
+        row(Pai, "GET", "/api/v2/group", User),
+        row(Pai, "GET", "/api/v2/group/nogroup", User),
+        row(Pai, "POST", "/api/v2/group", Admin).body(json!({"groupname": "made_by_matrix"})),
+        row(Pai, "PUT", "/api/v2/group/nogroup/extension", Admin)
+            .body(json!({"extension": {"k": "v"}})),
+        row(
+            Pai,
+            "PUT",
+            "/api/v2/group/nogroup/extension/acls/virtualClusters",
+            Admin,
+        )
+        .body(json!({"data": ["default"]})),
+        row(Pai, "PUT", "/api/v2/group/nogroup/description", Admin)
+            .body(json!({"description": "d"})),
+        row(Pai, "PUT", "/api/v2/group/nogroup/externalname", Admin)
+            .body(json!({"externalName": "e"})),
+        row(Pai, "DELETE", "/api/v2/group/nogroup", Admin),
         row(Gantry, "GET", "/admin/projections", Admin),
         row(Gantry, "GET", "/admin/parked", Admin),
         row(Metrics, "GET", "/metrics", Open),
@@ -196,15 +244,21 @@ impl Fixture {
         }
     }
 
-    /// `(mine, theirs)` for a row: fresh each time, so a row that deletes leaves the next
-    /// one its own.
-    async fn resources(&self, resource: Resource) -> (String, String) {
+    /// `(mine, theirs, the user's token)` for a row: fresh each time, so a row that deletes
+    /// or changes a password leaves the next one its own.
+    async fn resources(&self, resource: Resource) -> (String, String, String) {
         let n = self
             .serial
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match resource {
-            Resource::None => ("alice".into(), "bob".into()),
-            Resource::User => ("alice".into(), "bob".into()),
+            Resource::None => ("alice".into(), "bob".into(), self.user_token.clone()),
+            Resource::User => {
+                let (mine, theirs) = (format!("mine{n}"), format!("theirs{n}"));
+                create_user(&self.app, &mine).await;
+                create_user(&self.app, &theirs).await;
+                let token = self.app.login(&mine, "a-secret-word", 3600).await;
+                (mine, theirs, token)
+            }
             Resource::Course => (
                 self.app
                     .create_course("alice", &format!("mine{n}"), "basic")
@@ -212,6 +266,7 @@ impl Fixture {
                 self.app
                     .create_course("bob", &format!("theirs{n}"), "basic")
                     .await,
+                self.user_token.clone(),
             ),
         }
     }
@@ -261,10 +316,9 @@ async fn every_endpoint_refuses_and_allows_as_the_table_says() {
     let rows = table();
     let fixture = Fixture::new().await;
     let admin = fixture.app.admin_token.clone();
-    let user = fixture.user_token.clone();
     for row in &rows {
         let what = format!("{} {}", row.method, row.path);
-        let (mine, theirs) = fixture.resources(row.resource).await;
+        let (mine, theirs, user) = fixture.resources(row.resource).await;
         // For a row on the caller's own things, the user's own resource is `{theirs}` of
         // the allowed call.
         let (status, body) = fixture.call(row, None, &theirs, &mine).await;
@@ -296,7 +350,7 @@ async fn every_endpoint_refuses_and_allows_as_the_table_says() {
                 );
             }
         }
-        let (_, theirs) = fixture.resources(row.resource).await;
+        let (_, theirs, _) = fixture.resources(row.resource).await;
         let (status, body) = fixture.call(row, Some(&admin), &theirs, &theirs).await;
         assert!(allowed(status), "{what} as an admin: {status} {body}");
     }

@@ -36,6 +36,8 @@ pub fn settings(instance: &str) -> Settings {
         login_max_failures: 5,
         login_lockout_ms: 1000,
         shutdown_grace_ms: 30_000,
+        oauth_clients: None,
+        oauth_code_ttl_ms: 60_000,
     }
 }
 
@@ -321,6 +323,16 @@ pub fn free_port() -> u16 {
 /// Starts the real binary as `gantry <role>` for the instance of `settings`; a serving role
 /// is waited for until it answers.
 pub async fn gantry_process(role: &str, settings: &Settings) -> GantryProcess {
+    gantry_process_logging(role, settings, "error", std::process::Stdio::null()).await
+}
+
+/// [`gantry_process`] with the log filter `rust_log`, its log lines going to `log`.
+pub async fn gantry_process_logging(
+    role: &str,
+    settings: &Settings,
+    rust_log: &str,
+    log: std::process::Stdio,
+) -> GantryProcess {
     let port = free_port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
         .arg(role)
@@ -328,10 +340,17 @@ pub async fn gantry_process(role: &str, settings: &Settings) -> GantryProcess {
         .env("GANTRY_NATS_URL", &settings.nats_url)
         .env("GANTRY_DATABASE_URL", &settings.database_url)
         .env("GANTRY_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "error")
+        .env("RUST_LOG", rust_log)
+        .envs(settings.admin_user.iter().map(|u| ("GANTRY_ADMIN_USER", u)))
+        .envs(
+            settings
+                .admin_password
+                .iter()
+                .map(|p| ("GANTRY_ADMIN_PASSWORD", p)),
+        )
         .env_remove("KUBECONFIG")
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("gantry starts");
     let mut process = GantryProcess { child, base: None };

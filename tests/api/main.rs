@@ -11,6 +11,8 @@ mod login;
 mod operations;
 mod pai;
 mod pai_users;
+mod proxy;
+mod secrets;
 mod tokens;
 mod workers;
 mod write_path;

@@ -26,7 +26,7 @@ use super::{
 use crate::{App, Principal, RequestContext, body::BodyError};
 
 /// The caller, who must be an admin.
-async fn admin(app: &App, header: Option<String>) -> Result<Principal, EdgeError> {
+fn admin(app: &App, header: Option<String>) -> Result<Principal, EdgeError> {
     let who = app.authenticate(header.as_deref())?;
     if !who.admin {
         return Err(EdgeError::forbidden());
@@ -87,7 +87,7 @@ pub async fn list(
     query: String,
 ) -> Response {
     ctx.answer(async {
-        admin(&app, header).await?;
+        admin(&app, header)?;
         let (offset, limit) = params::paging(&query)?;
         let (rows, total) = users::page(&app.db.pool, offset, limit)
             .await
@@ -105,7 +105,7 @@ pub async fn create(
     body: Result<bytes::Bytes, BodyError>,
 ) -> Response {
     ctx.answer(async {
-        let who = admin(&app, header).await?;
+        let who = admin(&app, header)?;
         let params = params::object(body)?;
         let username = params::username(&params)?;
         let password = params::password(&params, "password")?;
@@ -154,7 +154,7 @@ pub async fn audit(
     body: Result<bytes::Bytes, BodyError>,
 ) -> Response {
     ctx.answer(async {
-        let who = admin(&app, header).await?;
+        let who = admin(&app, header)?;
         let params = params::object(body)?;
         let status = status_of(&params)?;
         let comment =
@@ -227,7 +227,7 @@ pub async fn delete(
     header: Option<String>,
 ) -> Response {
     ctx.answer(async {
-        let who = admin(&app, header).await?;
+        let who = admin(&app, header)?;
         let row = user(&app, &raw_id).await?;
         app.write(
             &app.users,
@@ -250,7 +250,7 @@ pub async fn reset_password(
     body: Result<bytes::Bytes, BodyError>,
 ) -> Response {
     ctx.answer(async {
-        let who = admin(&app, header).await?;
+        let who = admin(&app, header)?;
         let params = params::object(body)?;
         let password = params::password(&params, "password")?;
         let row = user(&app, &raw_id).await?;

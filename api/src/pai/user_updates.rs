@@ -344,16 +344,12 @@ pub async fn add_group(
         let group = params::group_name(params::string(&params, "groupname")?)?;
         let username = target(&username)?;
         check_groups_exist(&app, std::slice::from_ref(&group)).await?;
-        let mut groups = current_groups(&app, &username).await?;
-        if !groups.contains(&group) {
-            groups.push(group.clone());
-        }
         write(
             &app,
             &ctx,
             &caller,
             &username,
-            &UserCommand::SetGroups(groups),
+            &UserCommand::JoinGroup(group.clone()),
         )
         .await?;
         Ok::<_, PaiError>(created(format!(
@@ -377,14 +373,12 @@ pub async fn remove_group(
         let params = params::object(body)?;
         let group = params::group_name(params::string(&params, "groupname")?)?;
         let username = target(&username)?;
-        let mut groups = current_groups(&app, &username).await?;
-        groups.retain(|g| *g != group);
         write(
             &app,
             &ctx,
             &caller,
             &username,
-            &UserCommand::SetGroups(groups),
+            &UserCommand::LeaveGroup(group.clone()),
         )
         .await?;
         Ok::<_, PaiError>(created(format!(
@@ -392,21 +386,4 @@ pub async fn remove_group(
         )))
     })
     .await
-}
-
-/// The user's groups as their aggregate holds them now.
-async fn current_groups(app: &App, username: &Username) -> Result<Vec<GroupName>, PaiError> {
-    let user = app
-        .users
-        .load(&user_id(username.as_str()))
-        .await
-        .map_err(|e| PaiError::about(e, Target::User(username.as_str(), Missing::NotFound)))?;
-    let profile = user
-        .profile
-        .ok_or_else(|| PaiError::no_user(username.as_str(), Missing::NotFound))?;
-    profile
-        .groups
-        .iter()
-        .map(|g| GroupName::parse(g.as_str()).map_err(PaiError::unknown))
-        .collect()
 }
