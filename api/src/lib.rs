@@ -10,6 +10,7 @@ mod body;
 mod context;
 mod cors;
 pub mod courses;
+pub mod edge;
 mod fallback;
 mod input;
 pub mod metrics;
@@ -91,7 +92,9 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .unify()
         .or(pai::routes(app.clone()))
         .unify()
-        .or(studio::routes(app))
+        .or(studio::routes(app.clone()))
+        .unify()
+        .or(edge::routes(app))
         .unify()
         .recover(|rejection| async move {
             fallback::recover(rejection)

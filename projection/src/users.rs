@@ -462,3 +462,58 @@ pub async fn all(pool: &Pool) -> Result<Vec<UserRow>, DbError> {
         .map(user_row)
         .collect())
 }
+
+// The edge door's queries: users by their number, and a page of them in number order.
+
+/// A user row with the time of its last change, as a list of users shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedUser {
+    pub user: UserRow,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The user whose number is `number`, if they exist.
+pub async fn by_number(pool: &Pool, number: i64) -> Result<Option<UserRow>, DbError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached(concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE number = $1"
+        ))
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&number])
+        .await?
+        .as_ref()
+        .map(user_row))
+}
+
+/// The users from the `offset`-th on in number order, at most `limit` of them (`None`: all),
+/// and how many users there are.
+pub async fn page(
+    pool: &Pool,
+    offset: i64,
+    limit: Option<i64>,
+) -> Result<(Vec<ListedUser>, i64), DbError> {
+    let client = pool.get().await?;
+    let rows = client
+        .prepare_cached(concat!(
+            "SELECT ",
+            user_columns!(),
+            ", updated_at FROM users ORDER BY number OFFSET $1 LIMIT $2"
+        ))
+        .await?;
+    let count = client.prepare_cached("SELECT count(*) FROM users").await?;
+    let users = client
+        .query(&rows, &[&offset, &limit])
+        .await?
+        .iter()
+        .map(|row| ListedUser {
+            user: user_row(row),
+            updated_at: row.get(16),
+        })
+        .collect();
+    let total: i64 = client.query_one(&count, &[]).await?.get(0);
+    Ok((users, total))
+}

@@ -3,6 +3,7 @@
 mod authorization;
 mod core;
 mod courses;
+mod edge;
 mod forget;
 mod helpers;
 mod identity;
