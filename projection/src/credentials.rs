@@ -17,7 +17,7 @@
 
 use uuid::Uuid;
 
-use crate::{DbError, Pool, registry::Tx};
+use crate::{DbError, Pool, registry::Tx, secret::Secret};
 
 /// What a login needs to know of a user: their role and status in the user directory, and
 /// the hash of their current password (`None`: they have none, or it was retired).
@@ -45,7 +45,7 @@ pub async fn store(pool: &Pool, user_id: &str, password_hash: &str) -> Result<Uu
         )
         .await?;
     client
-        .execute(&statement, &[&credential, &user_id, &password_hash])
+        .execute(&statement, &[&credential, &user_id, &Secret(password_hash)])
         .await?;
     Ok(credential)
 }
@@ -87,7 +87,7 @@ pub(crate) async fn adopt_legacy(
              ON CONFLICT (credential_id) DO NOTHING",
         )
         .await?;
-    tx.execute(&statement, &[&credential, &user_id, &password_hash])
+    tx.execute(&statement, &[&credential, &user_id, &Secret(password_hash)])
         .await?;
     Ok(())
 }

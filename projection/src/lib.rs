@@ -22,6 +22,7 @@ pub mod parked;
 pub mod personal;
 pub mod projector;
 pub mod registry;
+pub mod secret;
 pub mod status;
 pub mod studio;
 pub mod token_keys;

@@ -38,7 +38,7 @@ use events::{
 use tracing::error;
 use uuid::Uuid;
 
-use crate::{DbError, Pool, registry::Tx};
+use crate::{DbError, Pool, registry::Tx, secret::Secret};
 
 /// Bytes of a nonce at the start of a sealed body.
 const NONCE_LEN: usize = 12;
@@ -81,7 +81,12 @@ impl KeyStore {
             let made = client
                 .query_opt(
                     &insert,
-                    &[&Uuid::new_v4(), &user_id, &fresh.as_slice(), &Utc::now()],
+                    &[
+                        &Uuid::new_v4(),
+                        &user_id,
+                        &Secret(fresh.as_slice()),
+                        &Utc::now(),
+                    ],
                 )
                 .await?;
             if let Some(row) = made {

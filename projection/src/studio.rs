@@ -12,15 +12,11 @@
 //! that carries it are written in one transaction ([`issue`]), so neither exists without
 //! the other.
 
-use std::{error::Error, fmt};
-
-use bytes::BytesMut;
 use chrono::{DateTime, Utc};
 use events::user::UserStatus;
 use rand::RngCore;
-use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-use crate::{DbError, Pool};
+use crate::{DbError, Pool, secret::Secret};
 
 /// What a code is for; a code of one purpose never works for the other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,32 +47,6 @@ pub struct Mail {
 pub struct UsedCode {
     pub user_id: String,
     pub email: String,
-}
-
-/// A text parameter that prints as `<secret>`: tokio-postgres logs every statement's
-/// parameters at debug level, and a code (or a mail that carries one) must not reach a log.
-struct Secret<'a>(&'a str);
-
-impl fmt::Debug for Secret<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<secret>")
-    }
-}
-
-impl ToSql for Secret<'_> {
-    fn to_sql(
-        &self,
-        ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
-        self.0.to_sql(ty, out)
-    }
-
-    fn accepts(ty: &Type) -> bool {
-        <&str as ToSql>::accepts(ty)
-    }
-
-    to_sql_checked!();
 }
 
 /// A fresh code: 32 random bytes as 64 hex digits.

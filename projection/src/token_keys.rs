@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use uuid::Uuid;
 
-use crate::{DbError, Pool};
+use crate::{DbError, Pool, secret::Secret};
 
 /// How long a new key is known before it signs.
 pub const PUBLISHED_FOR: Duration = Duration::from_secs(120);
@@ -46,7 +46,7 @@ pub async fn load(pool: &Pool) -> Result<Vec<TokenKey>, DbError> {
             "INSERT INTO token_keys (kid, key, created_at)
              SELECT $1, $2, '-infinity' WHERE NOT EXISTS (SELECT 1 FROM token_keys)
              ON CONFLICT DO NOTHING",
-            &[&fresh_kid(), &fresh_key()],
+            &[&fresh_kid(), &Secret(fresh_key())],
         )
         .await?;
     let rows = client
@@ -74,7 +74,7 @@ pub async fn rotate(pool: &Pool) -> Result<String, DbError> {
     client
         .execute(
             "INSERT INTO token_keys (kid, key) VALUES ($1, $2)",
-            &[&kid, &fresh_key()],
+            &[&kid, &Secret(fresh_key())],
         )
         .await?;
     Ok(kid)

@@ -1,6 +1,7 @@
 //! No password in any answer or any log line: a `gantry dev` process logging at `debug`
 //! serves logins, creations, password changes and failed attempts at every door that takes
-//! a password, and then neither its log nor any answer holds one of the passwords used.
+//! a password, and then neither its log nor any answer holds one of the passwords used, nor
+//! one of the hashes the credential store keeps.
 
 use std::{sync::Mutex, time::Duration};
 
@@ -72,6 +73,8 @@ async fn no_password_is_in_any_answer_or_log_line() {
         "second-Secret-4712",
         "wrong-Secret-4713",
         "admin-set-Secret-4714",
+        "edge-Secret-4715",
+        "studio-Secret-4716",
     ];
 
     // OpenPAI: create, log in, a wrong guess, change one's own password, an admin's change.
@@ -113,6 +116,82 @@ async fn no_password_is_in_any_answer_or_log_line() {
     assert_eq!(status, 201, "{body}");
     assert!(recorder.pai_login("alice", passwords[3]).await.is_some());
 
+    // The edge door: a registration, refused while pending, a wrong guess, then approved.
+    let (status, body) = recorder
+        .send(
+            recorder
+                .http
+                .post(recorder.url("/v1/user"))
+                .json(&json!({"user": "edgar", "password": passwords[4]})),
+        )
+        .await;
+    assert!(status < 300, "{status} {body}");
+    for password in [passwords[4], passwords[2]] {
+        let (status, _) = recorder
+            .send(
+                recorder
+                    .http
+                    .post(recorder.url("/v1/authorization"))
+                    .json(&json!({"user": "edgar", "password": password})),
+            )
+            .await;
+        assert!(status >= 400);
+    }
+
+    // The studio door: a login, a wrong guess, a password change.
+    let (status, body) = recorder
+        .send(
+            recorder
+                .http
+                .post(recorder.url("/rest-auth/login/"))
+                .json(&json!({"username": "alice", "password": passwords[3]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let key = body["key"].as_str().expect("a key").to_string();
+    let (status, _) = recorder
+        .send(
+            recorder
+                .http
+                .post(recorder.url("/rest-auth/login/"))
+                .json(&json!({"username": "alice", "password": passwords[2]})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, body) = recorder
+        .send(
+            recorder
+                .http
+                .post(recorder.url("/rest-auth/password/change/"))
+                .header("Authorization", format!("Token {key}"))
+                .json(
+                    &json!({"old_password": passwords[3], "new_password1": passwords[5],
+                    "new_password2": passwords[5]}),
+                ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    // The hashes the credential store holds now are secrets too.
+    let db = projection::Database::connect(&settings.database_url, &settings.instance)
+        .await
+        .expect("database");
+    let hashes: Vec<String> = db
+        .pool
+        .get()
+        .await
+        .expect("connection")
+        .query(
+            "SELECT password_hash FROM credentials WHERE password_hash IS NOT NULL",
+            &[],
+        )
+        .await
+        .expect("credentials")
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(hashes.len() >= 3, "{} hashes", hashes.len());
+
     drop(process);
     let log = std::fs::read_to_string(&log_path).expect("the log");
     let _ = std::fs::remove_file(&log_path);
@@ -124,6 +203,16 @@ async fn no_password_is_in_any_answer_or_log_line() {
     for password in passwords.iter().chain([&ADMIN_PASSWORD]) {
         assert!(!log.contains(password), "the log holds {password}");
         assert!(!answers.contains(password), "an answer holds {password}");
+    }
+    for hash in &hashes {
+        assert!(
+            !log.contains(hash.as_str()),
+            "the log holds a password hash"
+        );
+        assert!(
+            !answers.contains(hash.as_str()),
+            "an answer holds a password hash"
+        );
     }
     remove_instance(&settings);
 }
