@@ -23,6 +23,9 @@ enum Access {
     Own,
     /// Admins only.
     Admin,
+    /// The holder of a refresh token (the edge platform's refresh): a guest and an access
+    /// token are refused.
+    Refresh,
 }
 
 /// What `{mine}` and `{theirs}` stand for in a row's path and body.
@@ -39,6 +42,8 @@ enum Resource {
 enum Door {
     Courses,
     Pai,
+    Edge,
+    Studio,
     Gantry,
     Metrics,
 }
@@ -48,6 +53,8 @@ impl Door {
         match self {
             Door::Courses => "GPU course platform",
             Door::Pai => "OpenPAI",
+            Door::Edge => "Edge AI platform",
+            Door::Studio => "Machine-learning studio",
             Door::Gantry => "Gantry admin",
             Door::Metrics => "Gantry metrics",
         }
@@ -73,6 +80,8 @@ impl Door {
                 };
                 body["error"] == kind && body["message"].is_string()
             }
+            Door::Edge => body["code"] == status && body["message"].is_string(),
+            Door::Studio => body["detail"].is_string(),
             Door::Metrics => true,
         };
         assert!(ok, "{what}: {status} {body} is not the door's envelope");
@@ -86,6 +95,9 @@ struct Row {
     body: Option<Value>,
     access: Access,
     resource: Resource,
+    /// Whether the call voids the caller's tokens (a logout, a new password): the admin's
+    /// call is then made by an admin of its own.
+    revokes: bool,
 }
 
 fn row(door: Door, method: &'static str, path: &'static str, access: Access) -> Row {
@@ -96,6 +108,7 @@ fn row(door: Door, method: &'static str, path: &'static str, access: Access) -> 
         body: None,
         access,
         resource: Resource::None,
+        revokes: false,
     }
 }
 
@@ -107,6 +120,13 @@ impl Row {
 
     fn on(mut self, resource: Resource) -> Self {
         self.resource = resource;
+        self
+    }
+
+    /// A call that voids the caller's tokens, made by a user of its own.
+    fn revoking(mut self) -> Self {
+        self.revokes = true;
+        self.resource = Resource::User;
         self
     }
 }
@@ -185,6 +205,52 @@ fn table() -> Vec<Row> {
         row(Pai, "PUT", "/api/v2/group/nogroup/externalname", Admin)
             .body(json!({"externalName": "e"})),
         row(Pai, "DELETE", "/api/v2/group/nogroup", Admin),
+        row(Edge, "POST", "/v1/authorization", Open)
+            .body(json!({"user": "alice", "password": "a-secret-word"})),
+        row(Edge, "PUT", "/v1/authorization", Refresh).on(Resource::User),
+        row(Edge, "DELETE", "/v1/authorization", User).revoking(),
+        row(Edge, "GET", "/v1/authorization", User),
+        row(Edge, "POST", "/v1/user", Open)
+            .body(json!({"user": "registered_by_matrix", "password": "a-secret-word"})),
+        row(Edge, "PUT", "/v1/user", User)
+            .body(json!({"oldPassword": "a-secret-word", "password": "another-secret"}))
+            .revoking(),
+        row(Edge, "GET", "/v1/admin/user", Admin),
+        row(Edge, "POST", "/v1/admin/user", Admin)
+            .body(json!({"user": "sub_by_matrix", "password": "a-secret-word"})),
+        row(Edge, "PUT", "/v1/admin/user/999999", Admin).body(json!({"status": 0})),
+        row(Edge, "DELETE", "/v1/admin/user/999999", Admin),
+        row(Edge, "PUT", "/v1/admin/user/999999/password", Admin)
+            .body(json!({"password": "another-secret"})),
+        row(Studio, "POST", "/rest-auth/login/", Open)
+            .body(json!({"username": "nobody", "password": "nothing"})),
+        row(Studio, "POST", "/rest-auth/logout/", Open).revoking(),
+        row(Studio, "POST", "/rest-auth/password/change/", User)
+            .body(
+                json!({"old_password": "a-secret-word", "new_password1": "Another-Secret-9",
+                "new_password2": "Another-Secret-9"}),
+            )
+            .revoking(),
+        row(Studio, "POST", "/rest-auth/password/reset/", Open)
+            .body(json!({"email": "nobody@example.org"})),
+        row(Studio, "POST", "/rest-auth/password/reset/confirm/", Open).body(json!({
+            "uid": "MQ", "token": "nothing", "new_password1": "Another-Secret-9",
+            "new_password2": "Another-Secret-9"})),
+        row(Studio, "GET", "/rest-auth/user/", User),
+        row(Studio, "PUT", "/rest-auth/user/", User)
+            .body(json!({"username": "{mine}", "first_name": "Ada"}))
+            .on(Resource::User),
+        row(Studio, "PATCH", "/rest-auth/user/", User).body(json!({"first_name": "Ada"})),
+        row(Studio, "POST", "/rest-auth/registration/", Open).body(json!({
+            "username": "studio_matrix", "email": "studio@example.org",
+            "password1": "Another-Secret-9", "password2": "Another-Secret-9"})),
+        row(
+            Studio,
+            "POST",
+            "/rest-auth/registration/verify-email/",
+            Open,
+        )
+        .body(json!({"key": "nothing"})),
         row(Gantry, "GET", "/admin/projections", Admin),
         row(Gantry, "GET", "/admin/parked", Admin),
         row(
@@ -206,7 +272,9 @@ fn render(rows: &[Row]) -> String {
          every line against a running Gantry. A guest has no token; a user has one; *own* \
          means a user may act on their own resource (their courses, their account) and gets \
          403 on another user's, while an admin may act on anyone's. A refusal is 401 for a \
-         guest and 403 for a user, in the door's own envelope.\n",
+         guest and 403 for a user, in the door's own envelope. The OAuth2 login form \
+         (`/oauth/authorize`) and `/v1/proxy/logout` take no token of the caller's \
+         (a password, and the token to end) and are tested with the course door.\n",
     );
     let mut door = None;
     for row in rows {
@@ -222,6 +290,7 @@ fn render(rows: &[Row]) -> String {
             Access::User => ("401", "yes"),
             Access::Own => ("401", "own only (403)"),
             Access::Admin => ("401", "403"),
+            Access::Refresh => ("401", "with a refresh token"),
         };
         let path = row.path.replace("{theirs}", ":id").replace("{mine}", ":id");
         text.push_str(&format!(
@@ -276,6 +345,47 @@ impl Fixture {
                 self.user_token.clone(),
             ),
         }
+    }
+
+    /// An admin of their own, for a call that voids the caller's tokens.
+    async fn fresh_admin(&self) -> String {
+        let n = self
+            .serial
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("admin{n}");
+        let (status, body) = self
+            .app
+            .send(
+                self.app
+                    .admin(self.app.http.post(self.app.url("/api/v2/user")))
+                    .json(&json!({"username": name, "password": "a-secret-word", "admin": true})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        self.app.login(&name, "a-secret-word", 3600).await
+    }
+
+    /// A refresh token of `username`, from a login at the edge door.
+    async fn refresh_token(&self, username: &str) -> String {
+        let password = if username == crate::helpers::ADMIN {
+            crate::helpers::ADMIN_PASSWORD
+        } else {
+            "a-secret-word"
+        };
+        let (status, body) = self
+            .app
+            .send(
+                self.app
+                    .http
+                    .post(self.app.url("/v1/authorization"))
+                    .json(&json!({"user": username, "password": password})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["refreshToken"]
+            .as_str()
+            .expect("a refresh token")
+            .to_string()
     }
 
     /// The status and body of `row` sent with `token`, `{target}` being `target`.
@@ -340,6 +450,17 @@ async fn every_endpoint_refuses_and_allows_as_the_table_says() {
                 let (status, body) = fixture.call(row, Some(&user), &theirs, &mine).await;
                 assert!(allowed(status), "{what} as a user: {status} {body}");
             }
+            Access::Refresh => {
+                let (status, body) = fixture.call(row, Some(&user), &theirs, &mine).await;
+                assert_eq!(status, 401, "{what} with an access token: {body}");
+                row.door.assert_envelope(status, &body, &what);
+                let refresh = fixture.refresh_token(&mine).await;
+                let (status, body) = fixture.call(row, Some(&refresh), &theirs, &mine).await;
+                assert!(
+                    allowed(status),
+                    "{what} with a refresh token: {status} {body}"
+                );
+            }
             Access::Admin => {
                 let (status, body) = fixture.call(row, Some(&user), &theirs, &mine).await;
                 assert_eq!(status, 403, "{what} as a user: {body}");
@@ -358,6 +479,11 @@ async fn every_endpoint_refuses_and_allows_as_the_table_says() {
             }
         }
         let (_, theirs, _) = fixture.resources(row.resource).await;
+        let admin = match (row.access, row.revokes) {
+            (Access::Refresh, _) => fixture.refresh_token(crate::helpers::ADMIN).await,
+            (_, true) => fixture.fresh_admin().await,
+            _ => admin.clone(),
+        };
         let (status, body) = fixture.call(row, Some(&admin), &theirs, &theirs).await;
         assert!(allowed(status), "{what} as an admin: {status} {body}");
     }
