@@ -122,9 +122,13 @@ impl Caller {
 /// What a user tells about themself, at registration or creation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Details {
+    #[serde(serialize_with = "undisclosed::given")]
     pub email: Option<Email>,
+    #[serde(serialize_with = "undisclosed::given")]
     pub phone: Option<Phone>,
+    #[serde(serialize_with = "undisclosed::given")]
     pub real_name: Option<RealName>,
+    #[serde(serialize_with = "undisclosed::given")]
     pub ldap_uid: Option<LdapUid>,
     pub extension: Map<String, Value>,
 }
@@ -178,9 +182,31 @@ pub struct PasswordChange {
 /// Personal details to change: `None` keeps a detail, `Some(None)` removes it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct DetailsChange {
+    #[serde(serialize_with = "undisclosed::changed")]
     pub phone: Option<Option<Phone>>,
+    #[serde(serialize_with = "undisclosed::changed")]
     pub real_name: Option<Option<RealName>>,
+    #[serde(serialize_with = "undisclosed::changed")]
     pub ldap_uid: Option<Option<LdapUid>>,
+}
+
+/// Personal values enter a command's digest (`meta.request_digest`, in the log) only as
+/// "given or not", never as what they are: a digest of the value would let anyone holding
+/// the log confirm a guess at data the user had forgotten. So a repeated idempotency key
+/// with another email is answered as the first request rather than refused.
+mod undisclosed {
+    use serde::Serializer;
+
+    pub fn given<T, S: Serializer>(value: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(value.is_some())
+    }
+
+    pub fn changed<T, S: Serializer>(value: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            None => s.serialize_none(),
+            Some(value) => s.serialize_some(&value.is_some()),
+        }
+    }
 }
 
 /// An extension change: `merge` sets the given keys and keeps the others; otherwise the
@@ -203,7 +229,7 @@ pub enum UserCommand {
         #[serde(skip)]
         credential: Uuid,
     },
-    ChangeEmail(Option<Email>),
+    ChangeEmail(#[serde(serialize_with = "undisclosed::given")] Option<Email>),
     ChangeDetails(DetailsChange),
     SetAdmin(AdminChange),
     SetVirtualClusters(Vec<VirtualCluster>),
@@ -889,6 +915,33 @@ mod tests {
         ];
         for (history, command, expected) in table {
             check(&history, command, expected);
+        }
+    }
+
+    #[test]
+    fn a_commands_digest_never_holds_personal_data() {
+        let new = NewUser {
+            details: Details {
+                email: Some(Email::parse_address("jimmy@example.org").unwrap()),
+                real_name: Some(RealName::parse("Jimmy Lin").unwrap()),
+                ..Details::default()
+            },
+            ..new_user("jimmy", false)
+        };
+        let commands = [
+            UserCommand::Create(new),
+            UserCommand::ChangeEmail(Some(Email::parse_address("jimmy@example.org").unwrap())),
+            UserCommand::ChangeDetails(DetailsChange {
+                real_name: Some(Some(RealName::parse("Jimmy Lin").unwrap())),
+                ..Default::default()
+            }),
+        ];
+        for command in commands {
+            let text = serde_json::to_string(&command).unwrap();
+            assert!(
+                !text.contains("example.org") && !text.contains("Lin"),
+                "{text}"
+            );
         }
     }
 

@@ -18,7 +18,7 @@ use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::{
-    DbError, Pool, credentials, personal,
+    Database, DbError, Pool, credentials, personal,
     registry::{Applied, Projection, Tx},
 };
 
@@ -407,8 +407,10 @@ pub fn user_row(row: &tokio_postgres::Row) -> UserRow {
     }
 }
 
-pub async fn user_by_name(pool: &Pool, username: &str) -> Result<Option<UserRow>, DbError> {
-    let client = pool.get().await?;
+/// One user by name, read on a shared connection ([`crate::Readers`]): the user reads of
+/// every door are point reads.
+pub async fn user_by_name(db: &Database, username: &str) -> Result<Option<UserRow>, DbError> {
+    let client = db.readers.client().await?;
     let statement = client
         .prepare_cached(concat!(
             "SELECT ",

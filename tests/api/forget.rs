@@ -329,7 +329,7 @@ async fn a_forgotten_user_keeps_the_account_and_loses_the_personal_data() {
         .await;
     assert_eq!(status, 200, "{body}");
     answers.push(body.to_string());
-    let user = projection::users::user_by_name(&app.database().await.pool, "jimmy")
+    let user = projection::users::user_by_name(&app.database().await, "jimmy")
         .await
         .expect("query")
         .expect("jimmy still exists");

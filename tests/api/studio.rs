@@ -112,7 +112,7 @@ async fn audit(app: &TestApp, username: &str, status: UserStatus) {
     // The user directory holds the approval before the next login.
     let db = app.database().await;
     let applied = eventually(Duration::from_secs(10), || async {
-        projection::users::user_by_name(&db.pool, username)
+        projection::users::user_by_name(&db, username)
             .await
             .ok()
             .flatten()

@@ -137,7 +137,7 @@ pub async fn create(
         )
         .await
         .map_err(|e| EdgeError::password_write(e, taken(&name)))?;
-        let number = users::user_by_name(&app.db.pool, &name)
+        let number = users::user_by_name(&app.db, &name)
             .await
             .map_err(EdgeError::query)?
             .map(|row| row.number);

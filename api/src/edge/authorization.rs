@@ -112,7 +112,7 @@ pub async fn logout(ctx: RequestContext, app: Arc<App>, header: Option<String>) 
 pub async fn info(ctx: RequestContext, app: Arc<App>, header: Option<String>) -> Response {
     ctx.answer(async {
         let who: Principal = app.authenticate(header.as_deref())?;
-        let row = projection::users::user_by_name(&app.db.pool, &who.username)
+        let row = projection::users::user_by_name(&app.db, &who.username)
             .await
             .map_err(EdgeError::query)?
             .ok_or(AuthError::Invalid)?;

@@ -175,7 +175,7 @@ pub async fn get(
         let viewer = signed_in(&app, token)?;
         let raw = params::decoded(&username)?;
         let username = params::username(&raw)?;
-        let user = projection::users::user_by_name(&app.db.pool, username.as_str())
+        let user = projection::users::user_by_name(&app.db, username.as_str())
             .await
             .map_err(PaiError::query)?
             .ok_or_else(|| PaiError::no_user(username.as_str(), Missing::IsNotFound))?;

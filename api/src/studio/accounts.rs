@@ -199,7 +199,7 @@ pub async fn user(ctx: RequestContext, app: Arc<App>, call: Call) -> Response {
         if matches!(call.method, Method::PUT | Method::PATCH) {
             update_details(&ctx, &app, &call, &principal).await?;
         }
-        let row = projection::users::user_by_name(&app.db.pool, &principal.username)
+        let row = projection::users::user_by_name(&app.db, &principal.username)
             .await
             .map_err(StudioError::query)?
             .ok_or_else(|| StudioError::unauthenticated("Invalid token."))?;
@@ -245,7 +245,7 @@ async fn update_details(
     let last = fields.char("last_name", optional(LAST_NAME_MAX));
     fields.check()?;
 
-    let row = projection::users::user_by_name(&app.db.pool, &principal.username)
+    let row = projection::users::user_by_name(&app.db, &principal.username)
         .await
         .map_err(StudioError::query)?
         .ok_or_else(|| StudioError::unauthenticated("Invalid token."))?;

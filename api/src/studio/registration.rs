@@ -131,7 +131,7 @@ async fn checked_username(
             return Ok(None);
         }
     };
-    let taken = projection::users::user_by_name(&app.db.pool, username.as_str())
+    let taken = projection::users::user_by_name(&app.db, username.as_str())
         .await
         .map_err(StudioError::query)?
         .is_some();

@@ -37,7 +37,7 @@ pub async fn request(ctx: RequestContext, app: Arc<App>, call: Call) -> Response
             .await
             .map_err(StudioError::query)?;
         for holder in holders.iter().filter(|h| h.status == UserStatus::Approved) {
-            let Some(row) = projection::users::user_by_name(&app.db.pool, &holder.username)
+            let Some(row) = projection::users::user_by_name(&app.db, &holder.username)
                 .await
                 .map_err(StudioError::query)?
             else {
