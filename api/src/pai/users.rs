@@ -158,7 +158,7 @@ pub async fn list(ctx: RequestContext, app: Arc<App>, token: Option<String>) -> 
         let users = projection::users::all(&app.db.pool)
             .await
             .map_err(PaiError::query)?;
-        let users: Vec<Value> = users.iter().map(|u| view(u, &viewer)).collect();
+        let users: Vec<UserView> = users.iter().map(|u| view(u, &viewer)).collect();
         Ok::<_, PaiError>(json(&users))
     })
     .await
@@ -186,18 +186,30 @@ pub async fn get(
 
 /// A user in OpenPAI's shape. The email is personal: only the user and admins see it;
 /// others see it empty, as for a user who gave none.
-fn view(user: &UserRow, viewer: &Principal) -> Value {
+/// Serialized straight from the row, without building a JSON value first.
+fn view<'a>(user: &'a UserRow, viewer: &Principal) -> UserView<'a> {
     let email = if viewer.admin || viewer.username == user.username {
         user.email.as_str()
     } else {
         ""
     };
-    json!({
-        "username": user.username,
-        "grouplist": user.groups,
-        "email": email,
-        "virtualCluster": user.virtual_clusters,
-        "admin": user.admin,
-        "extension": user.extension,
-    })
+    UserView {
+        username: &user.username,
+        grouplist: &user.groups,
+        email,
+        virtual_cluster: &user.virtual_clusters,
+        admin: user.admin,
+        extension: &user.extension,
+    }
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UserView<'a> {
+    username: &'a str,
+    grouplist: &'a [String],
+    email: &'a str,
+    virtual_cluster: &'a [String],
+    admin: bool,
+    extension: &'a Map<String, Value>,
 }
