@@ -143,20 +143,18 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 self.catch_up(id, &mut slot).await?;
                 fresh = true;
             }
-            if let Some(key) = ctx.idempotency_key.as_deref() {
-                if let Some(seen) = slot.seen(key) {
-                    if seen.digest.is_some() && seen.digest != digest {
-                        return Err(CommandError::KeyReused);
-                    }
-                    debug!(
-                        seq = seen.seq,
-                        "repeated request: answered from the original event"
-                    );
-                    return Ok(Outcome {
-                        seq: seen.seq,
-                        appended: false,
-                    });
+            if let Some(seen) = ctx.idempotency_key.as_deref().and_then(|k| slot.seen(k)) {
+                if seen.digest.is_some() && seen.digest != digest {
+                    return Err(CommandError::KeyReused);
                 }
+                debug!(
+                    seq = seen.seq,
+                    "repeated request: answered from the original event"
+                );
+                return Ok(Outcome {
+                    seq: seen.seq,
+                    appended: false,
+                });
             }
             let event = match slot.state.decide(command) {
                 Ok(Some(event)) => event,

@@ -146,16 +146,14 @@ struct Run {
 
 /// One message of the log as the read-ahead task made it out.
 enum Delivered {
-    Event(Applied),
+    /// Boxed: an applied event is far larger than the other cases.
+    Event(Box<Applied>),
     /// An event of an aggregate this projection does not read.
     Skip(u64),
     /// Unreadable: parked with the batch it arrives in.
     Park(ParkedEvent),
     /// Unknown to this build: the projection halts before it.
-    Unknown {
-        seq: u64,
-        reason: String,
-    },
+    Unknown { seq: u64, reason: String },
 }
 
 impl Delivered {
@@ -412,7 +410,7 @@ impl Run {
         let mut unreadable = Vec::new();
         for delivered in batch.into_iter().filter(|d| d.seq() > applied) {
             match delivered {
-                Delivered::Event(a) => events.push(a),
+                Delivered::Event(a) => events.push(*a),
                 Delivered::Park(p) => unreadable.push(p),
                 Delivered::Skip(_) | Delivered::Unknown { .. } => {}
             }
@@ -621,11 +619,11 @@ impl Read {
             Read::Envelope { seq, envelope } => (seq, envelope),
         };
         match Event::decode(&envelope) {
-            Ok(event) => Delivered::Event(Applied {
+            Ok(event) => Delivered::Event(Box::new(Applied {
                 seq,
                 envelope,
                 event,
-            }),
+            })),
             Err(e) if e.is_unknown() => Delivered::Unknown {
                 seq,
                 reason: e.to_string(),

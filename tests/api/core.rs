@@ -582,7 +582,7 @@ impl Hostile {
     fn value(&mut self, depth: u32) -> Value {
         match self.next() % if depth > 1 { 6 } else { 8 } {
             0 => Value::Null,
-            1 => json!(self.next() % 2 == 0),
+            1 => json!(self.next().is_multiple_of(2)),
             2 => json!(-(self.next() as i64)),
             3 => json!(u64::MAX - self.next() % 3),
             4 => json!(1.5e300),
@@ -622,7 +622,7 @@ async fn no_value_a_client_can_send_stops_the_read_side() {
     for round in 0..150 {
         let mut body = serde_json::Map::new();
         for field in fields {
-            if hostile.next() % 2 == 0 {
+            if hostile.next().is_multiple_of(2) {
                 body.insert(field.to_string(), hostile.value(0));
             }
         }
@@ -652,7 +652,7 @@ async fn no_value_a_client_can_send_stops_the_read_side() {
             "virtualCluster",
             "extension",
         ] {
-            if hostile.next() % 3 != 0 {
+            if !hostile.next().is_multiple_of(3) {
                 user.insert(field.to_string(), hostile.value(0));
             }
         }

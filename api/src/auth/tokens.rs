@@ -247,7 +247,7 @@ mod tests {
     #[test]
     fn a_rotated_key_signs_once_published_and_the_old_one_still_checks() {
         let old = key("old", b"old key", 10_000);
-        let tokens = Tokens::new("t", &[old.clone()], None);
+        let tokens = Tokens::new("t", std::slice::from_ref(&old), None);
         let (before, _) = tokens
             .issue("jimmy", 1, false, Kind::Access, Duration::from_secs(60))
             .unwrap();
@@ -280,7 +280,7 @@ mod tests {
     #[test]
     fn a_configured_key_signs_and_stored_keys_still_check() {
         let stored = key("a", b"stored", 10_000);
-        let before = Tokens::new("t", &[stored.clone()], None)
+        let before = Tokens::new("t", std::slice::from_ref(&stored), None)
             .issue("jimmy", 1, false, Kind::Access, Duration::from_secs(60))
             .unwrap()
             .0;

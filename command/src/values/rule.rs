@@ -41,12 +41,15 @@ impl Problem {
 }
 
 /// What a text value of one kind must be.
+/// Whether a character is allowed, and the pattern to name when one is not.
+pub(crate) type Allowed = (fn(char) -> bool, &'static str);
+
 pub(crate) struct Rule {
     pub field: &'static str,
     pub min: usize,
     pub max: usize,
     /// The characters allowed, and the pattern to name when another one is met.
-    pub allowed: Option<(fn(char) -> bool, &'static str)>,
+    pub allowed: Option<Allowed>,
 }
 
 impl Rule {
@@ -59,10 +62,10 @@ impl Rule {
         if chars < self.min {
             return Err(Problem::TooShort { min: self.min }.of(self.field));
         }
-        if let Some((allowed, pattern)) = self.allowed {
-            if !value.chars().all(allowed) {
-                return Err(Problem::Pattern { pattern }.of(self.field));
-            }
+        if let Some((allowed, pattern)) = self.allowed
+            && !value.chars().all(allowed)
+        {
+            return Err(Problem::Pattern { pattern }.of(self.field));
         }
         Ok(())
     }
