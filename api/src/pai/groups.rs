@@ -180,25 +180,21 @@ pub async fn set_description(
     token: Option<String>,
     body: Body,
 ) -> Response {
-    ctx.answer(async {
-        let caller = admin(&app, token)?;
-        let params = params::object(body)?;
-        let description = description(params::string(&params, "description")?)?;
-        let name = target(&groupname)?;
-        let changes = GroupChanges {
-            description: Some(description),
+    let change = |raw: &str| {
+        Ok(GroupChanges {
+            description: Some(description(raw)?),
             ..Default::default()
-        };
-        write(
-            &app,
-            &ctx,
-            &caller.username,
-            &name,
-            &GroupCommand::Update(changes),
-        )
-        .await?;
-        Ok::<_, PaiError>(created("update group description data successfully."))
-    })
+        })
+    };
+    let done = "update group description data successfully.";
+    set_one(
+        groupname,
+        ctx,
+        app,
+        token,
+        body,
+        ("description", change, done),
+    )
     .await
 }
 
@@ -211,15 +207,43 @@ pub async fn set_external_name(
     token: Option<String>,
     body: Body,
 ) -> Response {
+    let change = |raw: &str| {
+        Ok(GroupChanges {
+            external_name: Some(external_name(raw)?),
+            ..Default::default()
+        })
+    };
+    let done = "update group externalNameData data successfully.";
+    set_one(
+        groupname,
+        ctx,
+        app,
+        token,
+        body,
+        ("externalName", change, done),
+    )
+    .await
+}
+
+/// Sets one text attribute of a group: the body's `field`, made into changes by `change`,
+/// answered with `done`.
+async fn set_one(
+    groupname: String,
+    ctx: RequestContext,
+    app: Arc<App>,
+    token: Option<String>,
+    body: Body,
+    (field, change, done): (
+        &str,
+        impl FnOnce(&str) -> Result<GroupChanges, PaiError>,
+        &'static str,
+    ),
+) -> Response {
     ctx.answer(async {
         let caller = admin(&app, token)?;
         let params = params::object(body)?;
-        let external_name = external_name(params::string(&params, "externalName")?)?;
+        let changes = change(params::string(&params, field)?)?;
         let name = target(&groupname)?;
-        let changes = GroupChanges {
-            external_name: Some(external_name),
-            ..Default::default()
-        };
         write(
             &app,
             &ctx,
@@ -228,7 +252,7 @@ pub async fn set_external_name(
             &GroupCommand::Update(changes),
         )
         .await?;
-        Ok::<_, PaiError>(created("update group externalNameData data successfully."))
+        Ok::<_, PaiError>(created(done))
     })
     .await
 }
