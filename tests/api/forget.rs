@@ -13,7 +13,7 @@ use events::user::user_id;
 use gantry::Roles;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, eventually, raw_envelope, spawn_gantry};
+use crate::helpers::{TestApp, contains, eventually, raw_envelope, spawn_gantry};
 
 const PASSWORD: &str = "jimmy-secret-1";
 const EMAIL: &str = "jimmy.forgotten@example.org";
@@ -104,32 +104,6 @@ async fn every_table_as_text(app: &TestApp) -> Vec<(String, String)> {
     rows
 }
 
-/// Every message of the instance's stream, as raw bytes.
-async fn whole_log(app: &TestApp) -> Vec<Vec<u8>> {
-    let js = app.jetstream().await;
-    let stream = js
-        .get_stream(format!("{}_EVENTS", app.settings.instance.to_uppercase()))
-        .await
-        .expect("stream");
-    let every = format!("{}.ev.>", app.settings.instance);
-    let mut messages = Vec::new();
-    let mut next = 1;
-    while let Ok(message) = stream
-        .direct_get_next_for_subject(every.as_str(), Some(next))
-        .await
-    {
-        next = message.sequence + 1;
-        messages.push(message.payload.to_vec());
-    }
-    messages
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle.as_bytes())
-}
-
 /// Stops everything, throws the user directory away (table and checkpoint), and starts
 /// again: it is rebuilt from sequence 1.
 async fn rebuild_user_directory(app: &mut TestApp) {
@@ -192,7 +166,7 @@ async fn a_forgotten_user_keeps_the_account_and_loses_the_personal_data() {
     );
 
     // Sealed in the log from the start: no value in clear in any message.
-    let log_before = whole_log(&app).await;
+    let log_before = app.whole_log().await;
     for message in &log_before {
         for secret in SECRETS.into_iter().chain(["keeper@example.org"]) {
             assert!(
@@ -380,7 +354,7 @@ async fn a_forgotten_user_keeps_the_account_and_loses_the_personal_data() {
             assert!(!answer.contains(secret), "{secret:?} in {answer}");
         }
     }
-    let log = whole_log(&app).await;
+    let log = app.whole_log().await;
     assert!(log.len() > log_before.len());
     for message in &log {
         for secret in SECRETS.into_iter().chain(["jimmy.new@example.org"]) {

@@ -41,6 +41,13 @@ pub fn settings(instance: &str) -> Settings {
     }
 }
 
+/// Whether `needle` stands in `haystack`, byte for byte.
+pub fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
 /// The context of a command sent by `actor` from a test.
 pub fn ctx(actor: &str) -> command::Context {
     command::Context {
@@ -204,6 +211,26 @@ impl TestApp {
                 release: a.admin_release,
             })
             .collect()
+    }
+
+    /// Every message of the instance's stream, as raw bytes.
+    pub async fn whole_log(&self) -> Vec<Vec<u8>> {
+        let js = self.jetstream().await;
+        let stream = js
+            .get_stream(format!("{}_EVENTS", self.settings.instance.to_uppercase()))
+            .await
+            .expect("stream");
+        let every = format!("{}.ev.>", self.settings.instance);
+        let mut messages = Vec::new();
+        let mut next = 1;
+        while let Ok(message) = stream
+            .direct_get_next_for_subject(every.as_str(), Some(next))
+            .await
+        {
+            next = message.sequence + 1;
+            messages.push(message.payload.to_vec());
+        }
+        messages
     }
 
     /// The instance's event store, as another process would open it.

@@ -13,7 +13,7 @@ use events::user::{UserStatus, user_id};
 use gantry::Roles;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, ctx, eventually, raw_envelope, spawn_gantry};
+use crate::helpers::{TestApp, contains, ctx, eventually, raw_envelope, spawn_gantry};
 
 async fn store(app: &TestApp) -> JetStreamStore {
     app.event_store().await
@@ -37,32 +37,6 @@ async fn login(app: &TestApp, username: &str, password: &str) -> (u16, Value) {
             .json(&json!({ "username": username, "password": password })),
     )
     .await
-}
-
-/// Every message of the instance's stream, as raw bytes.
-async fn whole_log(app: &TestApp) -> Vec<Vec<u8>> {
-    let js = app.jetstream().await;
-    let stream = js
-        .get_stream(format!("{}_EVENTS", app.settings.instance.to_uppercase()))
-        .await
-        .expect("stream");
-    let every = format!("{}.ev.>", app.settings.instance);
-    let mut messages = Vec::new();
-    let mut next = 1;
-    while let Ok(message) = stream
-        .direct_get_next_for_subject(every.as_str(), Some(next))
-        .await
-    {
-        next = message.sequence + 1;
-        messages.push(message.payload.to_vec());
-    }
-    messages
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle.as_bytes())
 }
 
 /// The hashes the credential store holds now.
@@ -101,7 +75,7 @@ async fn no_event_holds_a_password_or_its_hash() {
 
     let hashes = stored_hashes(&app).await;
     assert_eq!(hashes.len(), 2, "the admin's and alice's: {hashes:?}");
-    let log = whole_log(&app).await;
+    let log = app.whole_log().await;
     assert!(log.len() >= 2, "the two creations are in the log");
     for message in &log {
         let text = String::from_utf8_lossy(message);
