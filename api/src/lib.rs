@@ -22,8 +22,11 @@ pub mod studio;
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use command::{
-    Aggregate, CommandError, JetStreamStore, Outcome, Repository, admins::Admins, course::Course,
-    group::Group, user::User,
+    Aggregate, CommandError, JetStreamStore, Outcome, Repository,
+    admins::{Admins, SeenAdmin},
+    course::Course,
+    group::Group,
+    user::User,
 };
 use events::DomainEvent;
 use projection::{Database, checkpoint::Checkpoints};
@@ -54,6 +57,16 @@ pub struct App {
     pub oauth: oauth::OAuth,
 }
 
+/// Why a write that also reads or stores something beside the log failed: the command
+/// path, or PostgreSQL.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    #[error(transparent)]
+    Store(#[from] projection::DbError),
+}
+
 impl App {
     /// Executes `command` on aggregate `id`, then waits (bounded) until the read models
     /// of that aggregate hold its event, so the caller's next read sees its write.
@@ -65,17 +78,57 @@ impl App {
         ctx: &command::Context,
     ) -> Result<Outcome, CommandError> {
         let outcome = repository.execute(id, command, ctx).await?;
+        self.wait_for_read_models(A::Event::AGGREGATE, outcome.seq)
+            .await;
+        Ok(outcome)
+    }
+
+    /// Executes a user command that may take an admin out of the admins (a demotion, a
+    /// disabling audit) through the admins roster, which keeps the last admin
+    /// (`command::admins`), then waits for the read models as [`App::write`] does.
+    pub async fn write_guarded(
+        &self,
+        username: &command::values::Username,
+        command: &command::user::UserCommand,
+        ctx: &command::Context,
+    ) -> Result<Outcome, WriteError> {
+        let seen: Vec<SeenAdmin> = projection::users::effective_admins(&self.db.pool)
+            .await?
+            .into_iter()
+            .map(|a| SeenAdmin {
+                username: a.username,
+                release: a.admin_release,
+            })
+            .collect();
+        let id = events::user::user_id(username.as_str());
+        let outcome = command::admins::execute_guarded(
+            &self.users,
+            &self.admins,
+            &id,
+            username,
+            command,
+            &seen,
+            ctx,
+        )
+        .await?;
+        self.wait_for_read_models(events::UserEvent::AGGREGATE, outcome.seq)
+            .await;
+        Ok(outcome)
+    }
+
+    /// Waits (bounded by `read_your_writes`) until the read models of `aggregate` hold
+    /// `seq`; answers anyway after that, with a warning.
+    async fn wait_for_read_models(&self, aggregate: &str, seq: u64) {
         if !self
             .checkpoints
-            .wait_for(A::Event::AGGREGATE, outcome.seq, self.read_your_writes)
+            .wait_for(aggregate, seq, self.read_your_writes)
             .await
         {
             tracing::warn!(
-                seq = outcome.seq,
+                seq,
                 "read models did not catch up in time; answering anyway"
             );
         }
-        Ok(outcome)
     }
 }
 

@@ -9,20 +9,14 @@
 //! names). Tidying up is best effort: a hash left behind is never used to log in.
 
 use command::{CommandError, Outcome, user::UserCommand};
-use projection::{DbError, credentials};
+use projection::credentials;
 use tracing::warn;
 use uuid::Uuid;
 
-use crate::App;
+use crate::{App, WriteError};
 
 /// Why a password write failed: the command path, or the credential store.
-#[derive(Debug, thiserror::Error)]
-pub enum PasswordWriteError {
-    #[error(transparent)]
-    Command(#[from] CommandError),
-    #[error(transparent)]
-    Store(#[from] DbError),
-}
+pub type PasswordWriteError = WriteError;
 
 impl App {
     /// Stores `password_hash` for user `id`, then executes the command `build` makes with

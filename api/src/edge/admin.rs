@@ -5,14 +5,10 @@
 use std::sync::Arc;
 
 use command::{
-    admins::{SeenAdmin, execute_guarded},
     user::{Audit, Details, NewUser, PasswordChange, UserCommand},
     values::{Comment, Username},
 };
-use events::{
-    DomainEvent, UserEvent,
-    user::{UserStatus, user_id},
-};
+use events::user::{UserStatus, user_id};
 use projection::users::{self, ListedUser, UserRow};
 use serde_json::{Map, Value, json};
 use warp::reply::Response;
@@ -166,58 +162,19 @@ pub async fn audit(
             comment,
             release: None,
         });
-        write_guarded(
-            &app,
-            &row,
+        let username = Username::parse(row.username.as_str()).map_err(EdgeError::internal)?;
+        app.write_guarded(
+            &username,
             &command,
             &ctx.command(&who.username, &row.user_id),
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            EdgeError::password_write(e, || EdgeError::internal("an audit met a new user"))
+        })?;
         Ok::<_, EdgeError>(success("success", json!({})))
     })
     .await
-}
-
-/// Executes a command that may take an admin out of the admins, through the admins roster,
-/// then waits (bounded) for the read models, as [`App::write`] does.
-async fn write_guarded(
-    app: &App,
-    row: &UserRow,
-    command: &UserCommand,
-    ctx: &command::Context,
-) -> Result<(), EdgeError> {
-    let seen: Vec<SeenAdmin> = users::effective_admins(&app.db.pool)
-        .await
-        .map_err(EdgeError::query)?
-        .into_iter()
-        .map(|a| SeenAdmin {
-            username: a.username,
-            release: a.admin_release,
-        })
-        .collect();
-    let username = Username::parse(row.username.as_str()).map_err(EdgeError::internal)?;
-    let outcome = execute_guarded(
-        &app.users,
-        &app.admins,
-        &row.user_id,
-        &username,
-        command,
-        &seen,
-        ctx,
-    )
-    .await
-    .map_err(|e| EdgeError::command(e, || EdgeError::internal("an audit met a new user")))?;
-    if !app
-        .checkpoints
-        .wait_for(UserEvent::AGGREGATE, outcome.seq, app.read_your_writes)
-        .await
-    {
-        tracing::warn!(
-            seq = outcome.seq,
-            "read models did not catch up in time; answering anyway"
-        );
-    }
-    Ok(())
 }
 
 pub async fn delete(

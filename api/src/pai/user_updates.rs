@@ -6,11 +6,10 @@ use std::{net::SocketAddr, sync::Arc};
 
 use command::{
     Aggregate, CommandError,
-    admins::{SeenAdmin, execute_guarded},
     user::{AdminChange, ExtensionChange, PasswordChange, UserCommand},
     values::{Email, GroupName, InvalidValue, Password, Username, VirtualCluster},
 };
-use events::{DomainEvent, user::UserEvent, user::user_id};
+use events::user::user_id;
 use serde_json::json;
 use uuid::Uuid;
 use warp::{
@@ -224,40 +223,18 @@ pub async fn set_admin(
         let admin = params::boolean(&params, "admin")?;
         let username = target(&username)?;
         let id = user_id(username.as_str());
-        let seen: Vec<SeenAdmin> = projection::users::effective_admins(&app.db.pool)
-            .await
-            .map_err(PaiError::query)?
-            .into_iter()
-            .map(|a| SeenAdmin {
-                username: a.username,
-                release: a.admin_release,
-            })
-            .collect();
         let command = UserCommand::SetAdmin(AdminChange {
             admin,
             release: None,
         });
-        let outcome = execute_guarded(
-            &app.users,
-            &app.admins,
-            &id,
-            &username,
-            &command,
-            &seen,
-            &ctx.command(&caller.username, &id),
-        )
-        .await
-        .map_err(|e| PaiError::about(e, Target::User(username.as_str(), Missing::NotFound)))?;
-        if !app
-            .checkpoints
-            .wait_for(UserEvent::AGGREGATE, outcome.seq, app.read_your_writes)
+        app.write_guarded(&username, &command, &ctx.command(&caller.username, &id))
             .await
-        {
-            tracing::warn!(
-                seq = outcome.seq,
-                "read models did not catch up in time; answering anyway"
-            );
-        }
+            .map_err(|e| match e {
+                crate::WriteError::Command(e) => {
+                    PaiError::about(e, Target::User(username.as_str(), Missing::NotFound))
+                }
+                crate::WriteError::Store(e) => PaiError::query(e),
+            })?;
         Ok::<_, PaiError>(created("Update user admin permission successfully."))
     })
     .await
