@@ -4,6 +4,7 @@
 //! Each role runs alone against the same NATS and PostgreSQL, so they scale apart; they
 //! share nothing in memory but what [`start`] wires together in one process.
 
+pub mod admin_tools;
 pub mod settings;
 pub mod telemetry;
 
@@ -149,10 +150,16 @@ pub async fn rotate_token_key(settings: &Settings) -> anyhow::Result<String> {
         .context("cannot add a token key")
 }
 
-pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running> {
+/// The instance's log and database, connected and migrated, with its personal keys: what
+/// every role and every admin tool starts from.
+pub struct Backends {
+    pub store: JetStreamStore,
+    pub db: Database,
+    pub personal_keys: Arc<dyn PersonalKeys>,
+}
+
+pub async fn connect(settings: &Settings) -> anyhow::Result<Backends> {
     settings.validate()?;
-    // Before any role starts, so that none of their metrics is lost.
-    api::metrics::install();
     let instance = settings.instance.as_str();
     let nats = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(5))
@@ -176,6 +183,22 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
     let personal_keys: Arc<dyn PersonalKeys> =
         Arc::new(projection::personal::KeyStore::new(db.pool.clone()));
     let store = store.with_personal_keys(personal_keys.clone());
+    Ok(Backends {
+        store,
+        db,
+        personal_keys,
+    })
+}
+
+pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running> {
+    // Before any role starts, so that none of their metrics is lost.
+    api::metrics::install();
+    let instance = settings.instance.as_str();
+    let Backends {
+        store,
+        db,
+        personal_keys,
+    } = connect(settings).await?;
 
     let stop_doors = CancellationToken::new();
     let stop = CancellationToken::new();
@@ -341,7 +364,7 @@ async fn bootstrap_admin(app: &App, settings: &Settings) -> anyhow::Result<()> {
         credential: None,
     };
     let ctx = command::Context {
-        actor: "system:bootstrap".into(),
+        actor: command::actor::system("bootstrap"),
         request_id: uuid::Uuid::new_v4().to_string(),
         ..Default::default()
     };

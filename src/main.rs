@@ -4,7 +4,7 @@ use std::pin::Pin;
 
 use clap::{Parser, Subcommand};
 use futures::Stream;
-use gantry::{Roles, Settings, Stopped};
+use gantry::{Roles, Settings, Stopped, admin_tools};
 use tracing::info;
 
 #[derive(Parser)]
@@ -32,6 +32,15 @@ enum Command {
     Kubesim(kubesim::Args),
     /// Add a new token signing key; it signs once every process knows it.
     RotateTokenKey(Settings),
+    /// Print the events of the log that match the filters, as JSON lines.
+    Events(admin_tools::EventsArgs),
+    /// Rebuild read models from the log while the live ones keep serving.
+    Replay(admin_tools::ReplayArgs),
+    /// Check the read models against the log.
+    Audit {
+        #[command(subcommand)]
+        command: admin_tools::AuditCommand,
+    },
 }
 
 #[tokio::main]
@@ -48,6 +57,9 @@ async fn main() -> anyhow::Result<()> {
             println!("{kid}");
             return Ok(());
         }
+        Command::Events(args) => return admin_tools::events(args).await,
+        Command::Replay(args) => return admin_tools::replay(args).await,
+        Command::Audit { command } => return admin_tools::audit(command).await,
     };
     // Listen before starting, so that a signal during start-up stops the process once up.
     let signals = shutdown_signals()?;

@@ -73,12 +73,13 @@ pub fn request_context(
 }
 
 impl RequestContext {
-    /// The command context for `actor` acting on aggregate `aggregate_id`. The client's
-    /// idempotency key is scoped to the actor, the route and the aggregate, so two users,
-    /// two endpoints, or the same endpoint on two aggregates never share one.
+    /// The command context for user `actor` (a username) acting on aggregate
+    /// `aggregate_id`: the event's actor is `user:<username>` (`command::actor`). The
+    /// client's idempotency key is scoped to the username, the route and the aggregate, so
+    /// two users, two endpoints, or the same endpoint on two aggregates never share one.
     pub fn command(&self, actor: &str, aggregate_id: &str) -> command::Context {
         command::Context {
-            actor: actor.to_string(),
+            actor: command::actor::user(actor),
             request_id: self.request_id.clone(),
             idempotency_key: self.scoped_key(actor, Some(aggregate_id)),
             causation_id: None,

@@ -50,7 +50,7 @@ use crate::{
 const RELEASE_NAMESPACE: Uuid = Uuid::from_u128(0x7c41_9e2d_3b6a_4f08_a5d1_2e9c_8b70_64f3);
 
 /// The roster: the last release of each user it released.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct Admins {
     pub released: HashMap<String, Uuid>,
 }

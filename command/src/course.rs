@@ -9,13 +9,14 @@ use crate::{
     values::{CourseName, Datasets, Description, GpuCount, ImageRef, Level, Username},
 };
 
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct Course {
     pub status: Status,
     pub details: Option<CourseCreated>,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     #[default]
     New,

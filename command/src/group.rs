@@ -26,7 +26,7 @@ pub const MAX_ATTRIBUTE_DEPTH: usize = 16;
 /// The longest name of one step of an attribute's path.
 const MAX_ATTRIBUTE_KEY: usize = 256;
 
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct Group {
     /// `None` before the group is created and after it is deleted.
     pub details: Option<GroupCreated>,

@@ -5,11 +5,14 @@
 //! and append the resulting event with the aggregate's last stream sequence as the expected
 //! one. Invariants live in `decide` and nowhere else.
 
+pub mod actor;
 pub mod admins;
 mod aggregate;
 pub mod course;
 mod error;
 pub mod group;
+pub mod history;
+pub mod log;
 pub mod password;
 mod repository;
 mod store;

@@ -41,6 +41,20 @@ pub struct Context {
     pub causation_id: Option<uuid::Uuid>,
 }
 
+impl Context {
+    /// The context of worker `worker` reacting to event `cause` (its `event_id`): the actor
+    /// is `system:<worker>` and the request id the cause's, so that the log links the
+    /// reaction to the request that started it.
+    pub fn for_worker(worker: &str, cause: &events::Envelope) -> Self {
+        Self {
+            actor: crate::actor::system(worker),
+            request_id: cause.meta.request_id.clone(),
+            idempotency_key: None,
+            causation_id: Some(cause.event_id),
+        }
+    }
+}
+
 /// The result of a command: the sequence the read models must reach for the caller to see
 /// its write, and whether anything new was appended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

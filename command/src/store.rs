@@ -126,6 +126,23 @@ impl JetStreamStore {
         format!("{}.ev.>", self.instance)
     }
 
+    /// Opens the sealed personal values of `events` with one look-up of their keys (a store
+    /// without keys leaves them as they are).
+    pub(crate) async fn open_personal(&self, events: &mut [Recorded]) -> Result<(), StoreError> {
+        let Some(keys) = &self.keys else {
+            return Ok(());
+        };
+        let sealed: Vec<&mut Envelope> = events
+            .iter_mut()
+            .map(|r| &mut r.envelope)
+            .filter(|e| personal::sealed_key_ids(e).next().is_some())
+            .collect();
+        if !sealed.is_empty() {
+            keys.open(sealed).await.map_err(keys_error)?;
+        }
+        Ok(())
+    }
+
     /// The sequence of the last event in the log (0 when empty).
     pub async fn last_sequence(&self) -> Result<u64, StoreError> {
         let info = self
@@ -187,16 +204,7 @@ impl EventStore for JetStreamStore {
                 Err(e) => return Err(StoreError::Unavailable(e.to_string())),
             }
         }
-        if let Some(keys) = &self.keys {
-            let sealed: Vec<&mut Envelope> = events
-                .iter_mut()
-                .map(|r| &mut r.envelope)
-                .filter(|e| personal::sealed_key_ids(e).next().is_some())
-                .collect();
-            if !sealed.is_empty() {
-                keys.open(sealed).await.map_err(keys_error)?;
-            }
-        }
+        self.open_personal(&mut events).await?;
         Ok(events)
     }
 

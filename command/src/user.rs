@@ -44,7 +44,7 @@ use crate::{
 };
 
 /// A user as the log leaves it.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct User {
     /// `None` before the user is registered or created, and after they are deleted.
     pub profile: Option<Profile>,
@@ -53,7 +53,7 @@ pub struct User {
     pub retired_credentials: Vec<Uuid>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Profile {
     pub username: String,
     pub status: UserStatus,

@@ -10,7 +10,8 @@ use crate::DomainEvent;
 /// Who caused an event, and when: the questions an admin asks of the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Meta {
-    /// The acting user (`admin`, `jimmy`), or `system:<role>` for Gantry itself.
+    /// Who acted: `user:<username>`, `system:<worker>` for Gantry itself, or
+    /// `epilogue:<cluster>` for a Slurm cluster's report.
     pub actor: String,
     /// The request id of the HTTP request that caused it (also its `X-Request-Id`).
     pub request_id: String,

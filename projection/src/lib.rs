@@ -5,12 +5,15 @@
 //! transaction, parking what the database refuses; [`checkpoint`] lets a writer wait until
 //! the read models of its aggregate reached the sequence it appended; the query modules
 //! ([`courses`], [`users`], [`groups`], [`health`], [`status`]) are the typed SELECTs the api
-//! calls. [`credentials`] is the store of password hashes, [`personal`] the store of the
+//! calls. [`replay`] feeds a read model the log from sequence 1 in a schema of its own,
+//! which [`rebuild`] swaps in without downtime and [`audit`] compares with the live tables.
+//! [`credentials`] is the store of password hashes, [`personal`] the store of the
 //! keys that seal personal data in the log, and [`token_keys`] the keys that sign tokens:
 //! none is a read model, nothing the log can rebuild; nor are [`oauth_codes`], the course
 //! door's OAuth2 codes, and [`studio`], the studio door's one-time codes and outbox.
 
 pub mod access;
+pub mod audit;
 pub mod checkpoint;
 pub mod courses;
 pub mod credentials;
@@ -21,7 +24,9 @@ pub mod oauth_codes;
 pub mod parked;
 pub mod personal;
 pub mod projector;
+pub mod rebuild;
 pub mod registry;
+pub mod replay;
 pub mod secret;
 pub mod status;
 pub mod studio;

@@ -111,10 +111,7 @@ impl Projector {
     /// NATS or PostgreSQL outages.
     pub async fn run(self, projections: Vec<Arc<dyn Projection>>, stop: CancellationToken) {
         let runs = projections.into_iter().map(|projection| {
-            let filter = match projection.aggregates() {
-                [one] => format!("{}.ev.{one}.>", self.instance),
-                _ => format!("{}.ev.>", self.instance),
-            };
+            let filter = subject_filter(&self.instance, projection.as_ref());
             let span = info_span!("projection", projection = projection.name());
             Run {
                 projection,
@@ -132,6 +129,15 @@ impl Projector {
     }
 }
 
+/// The subjects `projection` reads: its aggregate's when it reads one (JetStream filters on
+/// the server), else every event of the instance.
+pub(crate) fn subject_filter(instance: &str, projection: &dyn Projection) -> String {
+    match projection.aggregates() {
+        [one] => format!("{instance}.ev.{one}.>"),
+        _ => format!("{instance}.ev.>"),
+    }
+}
+
 /// One projection running.
 struct Run {
     projection: Arc<dyn Projection>,
@@ -145,7 +151,7 @@ struct Run {
 }
 
 /// One message of the log as the read-ahead task made it out.
-enum Delivered {
+pub(crate) enum Delivered {
     /// Boxed: an applied event is far larger than the other cases.
     Event(Box<Applied>),
     /// An event of an aggregate this projection does not read.
@@ -157,7 +163,7 @@ enum Delivered {
 }
 
 impl Delivered {
-    fn seq(&self) -> u64 {
+    pub(crate) fn seq(&self) -> u64 {
         match self {
             Delivered::Event(a) => a.seq,
             Delivered::Skip(seq) | Delivered::Unknown { seq, .. } => *seq,
@@ -228,7 +234,7 @@ impl Run {
                 match next {
                     None => return Err(ProjectionError::Stream("event stream closed".into())),
                     Some(Err(e)) => return Err(e),
-                    Some(Ok(delivered)) => {
+                    Some(Ok((delivered, _pending))) => {
                         let unknown = matches!(delivered, Delivered::Unknown { .. });
                         batch.push(delivered);
                         if unknown {
@@ -270,94 +276,16 @@ impl Run {
     /// Reads the log from after `applied` in a task of its own, so the next batch arrives
     /// while the current one is written.
     async fn read_ahead(&self, applied: u64) -> Result<ReadAhead, ProjectionError> {
-        let consumer = self
-            .stream
-            .create_consumer(pull::OrderedConfig {
-                filter_subject: self.filter.clone(),
-                deliver_policy: DeliverPolicy::ByStartSequence {
-                    start_sequence: applied + 1,
-                },
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| ProjectionError::Stream(e.to_string()))?;
-        let mut messages = consumer
-            .messages()
-            .await
-            .map_err(|e| ProjectionError::Stream(e.to_string()))?;
-        let (sender, receiver) = mpsc::channel(4 * BATCH);
-        let projection = self.projection.clone();
-        let keys = self.keys.clone();
         let lag_gauge = metrics::gauge!("gantry_projection_lag", "projection" => self.name(), "instance" => self.instance.clone());
-        let reader = tokio::spawn(async move {
-            while let Some(first) = messages.next().await {
-                // What the log has ready joins it, so that the sealed values of all of it are
-                // opened with one look-up of their keys.
-                let mut chunk = vec![first];
-                while chunk.len() < BATCH {
-                    match messages.next().now_or_never() {
-                        Some(Some(more)) => chunk.push(more),
-                        _ => break,
-                    }
-                }
-                let mut read = Vec::with_capacity(chunk.len());
-                let mut failed = None;
-                for message in chunk {
-                    let message = message
-                        .map_err(|e| ProjectionError::Stream(e.to_string()))
-                        .and_then(|m| {
-                            let info = m
-                                .info()
-                                .map_err(|e| ProjectionError::Stream(e.to_string()))?;
-                            lag_gauge.set(info.pending as f64);
-                            Ok(read_message(
-                                projection.as_ref(),
-                                info.stream_sequence,
-                                m.subject.as_str(),
-                                &m.payload,
-                            ))
-                        });
-                    match message {
-                        Ok(one) => read.push(one),
-                        Err(e) => {
-                            failed = Some(e);
-                            break;
-                        }
-                    }
-                }
-                let sealed: Vec<&mut Envelope> = read
-                    .iter_mut()
-                    .filter_map(|one| match one {
-                        Read::Envelope { envelope, .. }
-                            if personal::sealed_key_ids(envelope).next().is_some() =>
-                        {
-                            Some(envelope)
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                if !sealed.is_empty()
-                    && let Err(e) = keys.open(sealed).await
-                {
-                    let _ = sender.send(Err(e.into())).await;
-                    return;
-                }
-                for one in read {
-                    if sender
-                        .send(Ok(one.decode(projection.as_ref())))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                if let Some(e) = failed {
-                    let _ = sender.send(Err(e)).await;
-                    return;
-                }
-            }
-        });
-        Ok(ReadAhead { receiver, reader })
+        read_ahead(
+            &self.stream,
+            self.filter.clone(),
+            applied,
+            self.projection.clone(),
+            self.keys.clone(),
+            Some(lag_gauge),
+        )
+        .await
     }
 
     /// When nothing arrived for a while: if the log holds events of ours after `applied`,
@@ -577,17 +505,121 @@ impl Run {
     }
 }
 
+/// Reads `filter` of the log from after `applied` in a task of its own, delivering each
+/// message as `projection` makes it out with the number of messages still pending after it,
+/// so that the next batch arrives while the current one is written. `lag` is set to the
+/// pending count as it goes.
+pub(crate) async fn read_ahead(
+    stream: &jetstream::stream::Stream,
+    filter: String,
+    applied: u64,
+    projection: Arc<dyn Projection>,
+    keys: Arc<dyn PersonalKeys>,
+    lag: Option<metrics::Gauge>,
+) -> Result<ReadAhead, ProjectionError> {
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: filter,
+            deliver_policy: DeliverPolicy::ByStartSequence {
+                start_sequence: applied + 1,
+            },
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| ProjectionError::Stream(e.to_string()))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| ProjectionError::Stream(e.to_string()))?;
+    let (sender, receiver) = mpsc::channel(4 * BATCH);
+    let reader = tokio::spawn(async move {
+        while let Some(first) = messages.next().await {
+            // What the log has ready joins it, so that the sealed values of all of it are
+            // opened with one look-up of their keys.
+            let mut chunk = vec![first];
+            while chunk.len() < BATCH {
+                match messages.next().now_or_never() {
+                    Some(Some(more)) => chunk.push(more),
+                    _ => break,
+                }
+            }
+            let mut read = Vec::with_capacity(chunk.len());
+            let mut failed = None;
+            for message in chunk {
+                let message = message
+                    .map_err(|e| ProjectionError::Stream(e.to_string()))
+                    .and_then(|m| {
+                        let info = m
+                            .info()
+                            .map_err(|e| ProjectionError::Stream(e.to_string()))?;
+                        if let Some(lag) = &lag {
+                            lag.set(info.pending as f64);
+                        }
+                        Ok((
+                            info.pending,
+                            read_message(
+                                projection.as_ref(),
+                                info.stream_sequence,
+                                m.subject.as_str(),
+                                &m.payload,
+                            ),
+                        ))
+                    });
+                match message {
+                    Ok(one) => read.push(one),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            let sealed: Vec<&mut Envelope> = read
+                .iter_mut()
+                .filter_map(|(_, one)| match one {
+                    Read::Envelope { envelope, .. }
+                        if personal::sealed_key_ids(envelope).next().is_some() =>
+                    {
+                        Some(envelope)
+                    }
+                    _ => None,
+                })
+                .collect();
+            if !sealed.is_empty()
+                && let Err(e) = keys.open(sealed).await
+            {
+                let _ = sender.send(Err(e.into())).await;
+                return;
+            }
+            for (pending, one) in read {
+                if sender
+                    .send(Ok((one.decode(projection.as_ref()), pending)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            if let Some(e) = failed {
+                let _ = sender.send(Err(e)).await;
+                return;
+            }
+        }
+    });
+    Ok(ReadAhead { receiver, reader })
+}
+
 /// The database's own words for a refused value, without the driver's wrapping.
-fn database_error(e: &tokio_postgres::Error) -> String {
+pub(crate) fn database_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => e.to_string(),
     }
 }
 
-/// The read-ahead task and what it delivered; the task ends with this.
-struct ReadAhead {
-    receiver: mpsc::Receiver<Result<Delivered, ProjectionError>>,
+/// The read-ahead task and what it delivered (each with the messages pending after it);
+/// the task ends with this.
+pub(crate) struct ReadAhead {
+    pub(crate) receiver: mpsc::Receiver<Result<(Delivered, u64), ProjectionError>>,
     reader: tokio::task::JoinHandle<()>,
 }
 

@@ -174,7 +174,12 @@ async fn a_registered_user_waits_for_approval_then_logs_in_and_out() {
     assert_eq!(event_types(&events), ["UserRegistered", "UserAudited"]);
     assert_eq!(events[1]["data"]["status"], "approved");
     assert_eq!(events[1]["data"]["comment"], "welcome");
-    assert_eq!(events[1]["meta"]["actor"], ADMIN, "{}", events[1]);
+    assert_eq!(
+        events[1]["meta"]["actor"],
+        format!("user:{ADMIN}"),
+        "{}",
+        events[1]
+    );
     assert_eq!(row_of(&app, &admin, "u1").await["status"], 0);
 
     let now = chrono::Utc::now().timestamp();
@@ -404,7 +409,7 @@ async fn admins_list_create_audit_reset_and_delete_users() {
     tokens(&app, "sub1", "sub1-renewed").await;
     let events = app.events_of("user", &user_id("sub1")).await;
     assert_eq!(event_types(&events), ["UserCreated", "PasswordChanged"]);
-    assert_eq!(events[1]["meta"]["actor"], ADMIN);
+    assert_eq!(events[1]["meta"]["actor"], format!("user:{ADMIN}"));
 
     // Delete: an admin cannot be; a user can, once.
     for admin_user in [admin_id, sub3] {
@@ -520,7 +525,7 @@ async fn a_user_changes_their_own_password() {
     let (token, _) = tokens(&app, "pat", "pat-second").await;
     let events = app.events_of("user", &user_id("pat")).await;
     assert_eq!(event_types(&events), ["UserCreated", "PasswordChanged"]);
-    assert_eq!(events[1]["meta"]["actor"], "pat");
+    assert_eq!(events[1]["meta"]["actor"], "user:pat");
     // No secret in the log.
     let log = serde_json::to_string(&events).unwrap();
     for secret in ["pat-first", "pat-second", "argon2"] {

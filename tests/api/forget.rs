@@ -259,7 +259,7 @@ async fn a_forgotten_user_keeps_the_account_and_loses_the_personal_data() {
         ],
         "the log keeps every event"
     );
-    assert_eq!(events_after_forget[2]["meta"]["actor"], "admin");
+    assert_eq!(events_after_forget[2]["meta"]["actor"], "user:admin");
 
     // Data written after the forget is sealed under a fresh key, and survives a rebuild.
     users

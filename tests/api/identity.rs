@@ -111,7 +111,7 @@ async fn no_event_holds_a_password_or_its_hash() {
             &events[0]["version"],
             &events[0]["meta"]["actor"]
         ),
-        (&json!("UserCreated"), &json!(2), &json!("admin"))
+        (&json!("UserCreated"), &json!(2), &json!("user:admin"))
     );
     assert!(events[0]["data"]["credential"].is_string(), "{}", events[0]);
 }
@@ -416,6 +416,7 @@ async fn an_instance_that_kept_hashes_in_its_read_model_logs_in_after_the_upgrad
              DROP TABLE oauth_grants;
              DROP TABLE studio_codes;
              DROP TABLE outbox;
+             DROP TABLE projection_rebuild;
              DELETE FROM refinery_schema_history WHERE version >= 3;",
         )
         .await

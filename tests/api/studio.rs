@@ -595,7 +595,7 @@ async fn registration_says_django_s_validation_messages() {
     let events = app.events_of("user", &user_id("fresh")).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["type"], "UserRegistered");
-    assert_eq!(events[0]["meta"]["actor"], "fresh");
+    assert_eq!(events[0]["meta"]["actor"], "user:fresh");
     assert!(!events[0].to_string().contains(PASSWORD));
 }
 
@@ -683,7 +683,7 @@ async fn a_password_change_voids_the_old_key() {
     assert_eq!(me(&app, Some(&format!("Token {key}"))).await.0, 200);
     let events = app.events_of("user", &user_id("jimmy")).await;
     assert_eq!(events.last().unwrap()["type"], "PasswordChanged");
-    assert_eq!(events.last().unwrap()["meta"]["actor"], "jimmy");
+    assert_eq!(events.last().unwrap()["meta"]["actor"], "user:jimmy");
 }
 
 #[tokio::test(flavor = "multi_thread")]

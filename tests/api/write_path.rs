@@ -49,7 +49,7 @@ async fn fifty_concurrent_updates_all_land_and_the_last_one_shows() {
     }
     let event = &events[50];
     assert_eq!(event["type"], "CourseUpdated");
-    assert_eq!(event["meta"]["actor"], "admin");
+    assert_eq!(event["meta"]["actor"], "user:admin");
     assert!(
         event["meta"]["request_id"]
             .as_str()

@@ -83,6 +83,37 @@ impl AdminError {
         }
     }
 
+    /// A client's mistake in the request (a filter, a time, a sequence).
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "Conflict", message)
+    }
+
+    pub fn not_found_because(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NotFound", message)
+    }
+
+    /// The event store failed: an outage is 503, an unreadable event Gantry's fault.
+    pub fn store(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(reason) => {
+                warn!(%reason, "event store unavailable");
+                Self::unavailable()
+            }
+            other => {
+                error!(error = %other, "reading the log failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal",
+                    "internal error",
+                )
+            }
+        }
+    }
+
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

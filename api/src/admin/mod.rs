@@ -16,15 +16,17 @@
 //!   to forget (forgotten before, nothing personal written since) is 204 too, and appends
 //!   nothing. Data written while the forget is under way may be forgotten with it.
 
+mod aggregates;
 mod errors;
+mod events;
 mod personal_data;
 mod projections;
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use warp::{Filter, filters::BoxedFilter, path, reply::Response};
 
-use crate::{App, auth, context};
+use crate::{App, auth, body, context};
 
 pub use errors::AdminError;
 
@@ -39,12 +41,40 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(app.clone())
         .and(token.clone())
         .then(projections::list);
+    let rebuild = path!("admin" / "projections" / "rebuild")
+        .and(warp::post())
+        .and(ctx("/admin/projections/rebuild"))
+        .and(app.clone())
+        .and(token.clone())
+        .and(body::bytes())
+        .then(projections::rebuild);
     let parked = path!("admin" / "parked")
         .and(warp::get())
         .and(ctx("/admin/parked"))
         .and(app.clone())
         .and(token.clone())
         .then(projections::parked);
+    let events = path!("admin" / "events")
+        .and(warp::get())
+        .and(ctx("/admin/events"))
+        .and(app.clone())
+        .and(token.clone())
+        .and(context::header_text("accept"))
+        .and(raw_query())
+        .then(events::list);
+    let aggregate = path!("admin" / "aggregates" / String / String)
+        .and(warp::get())
+        .and(ctx("/admin/aggregates/{type}/{id}"))
+        .and(app.clone())
+        .and(token.clone())
+        .and(
+            warp::query::<HashMap<String, String>>()
+                .or(warp::any().map(HashMap::new))
+                .unify(),
+        )
+        .then(|aggregate, id, ctx, app, token, query| {
+            aggregates::show(ctx, app, token, aggregate, id, query)
+        });
     let forget = path!("admin" / "users" / String / "personal-data")
         .and(warp::delete())
         .and(ctx("/admin/users/{username}/personal-data"))
@@ -59,11 +89,22 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
             });
 
     projections
+        .or(rebuild)
+        .unify()
         .or(parked)
+        .unify()
+        .or(events)
+        .unify()
+        .or(aggregate)
         .unify()
         .or(forget)
         .unify()
         .or(not_found)
         .unify()
         .boxed()
+}
+
+/// The request's query string as sent ("" without one).
+fn raw_query() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone {
+    warp::query::raw().or(warp::any().map(String::new)).unify()
 }

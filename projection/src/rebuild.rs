@@ -1,0 +1,303 @@
+//! Rebuilding read models from the log without taking them down.
+//!
+//! A rebuild replays the whole log into fresh tables in a scratch schema
+//! ([`crate::replay::Scratch`]) while the live tables keep answering, then, under the live
+//! checkpoint's row lock, catches up with the live projection and swaps the tables in one
+//! transaction: each live table is dropped and the fresh one moved into the instance's
+//! schema. A query waits at most for that transaction and then reads the new table; none
+//! ever sees a half-built one. The live checkpoint stays where it was, and the live
+//! projector goes on from it onto the new tables.
+//!
+//! Decisions:
+//! - One rebuild per read model at a time, across every process of the instance: the
+//!   rebuild holds a PostgreSQL advisory lock on a connection of its own for as long as it
+//!   runs. A killed process closes that connection, which releases the lock, so the
+//!   rebuild can simply be started again; its leftover scratch schema is dropped then.
+//! - How the last rebuild went is a row of `projection_rebuild` (not a read model); it is
+//!   "rebuilding" only while the lock is held, so a killed rebuild reads as idle, with
+//!   outcome `interrupted`.
+//! - "all" rebuilds the registered read models one after the other, holding every lock
+//!   from the start.
+//! - A table a newer `schema()` no longer creates stays in the live schema untouched.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::NoTls;
+use tracing::{error, info};
+
+use crate::{
+    DbError,
+    registry::{Projection, Tx},
+    replay::{ReplayError, Scratch, Settle, Source, quoted},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("no read model named {0:?}")]
+    Unknown(String),
+    #[error("a rebuild of {0} is already running")]
+    Busy(String),
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+}
+
+impl From<DbError> for RebuildError {
+    fn from(e: DbError) -> Self {
+        RebuildError::Replay(e.into())
+    }
+}
+
+impl From<tokio_postgres::Error> for RebuildError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        RebuildError::Replay(e.into())
+    }
+}
+
+/// The read models `name` picks among `registered`: one by name, or every one for "all".
+pub fn pick(
+    registered: Vec<Arc<dyn Projection>>,
+    name: &str,
+) -> Result<Vec<Arc<dyn Projection>>, RebuildError> {
+    if name == "all" {
+        return Ok(registered);
+    }
+    let picked: Vec<_> = registered
+        .into_iter()
+        .filter(|p| p.name() == name)
+        .collect();
+    if picked.is_empty() {
+        return Err(RebuildError::Unknown(name.to_string()));
+    }
+    Ok(picked)
+}
+
+/// How far a running rebuild got, for a progress bar.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The read model being rebuilt now.
+    pub current: std::sync::Mutex<&'static str>,
+    pub applied: AtomicU64,
+    pub target: AtomicU64,
+}
+
+/// Rebuilds that hold their locks and may run.
+pub struct Claimed {
+    source: Source,
+    projections: Vec<Arc<dyn Projection>>,
+    /// The connection whose session holds the locks.
+    lock: tokio_postgres::Client,
+    driver: tokio::task::JoinHandle<()>,
+    pub progress: Arc<Progress>,
+}
+
+/// Takes the rebuild locks of `projections`, or says which one is already rebuilding.
+pub async fn claim(
+    source: &Source,
+    projections: Vec<Arc<dyn Projection>>,
+) -> Result<Claimed, RebuildError> {
+    let (lock, connection) = source.db.config().connect(NoTls).await?;
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    for projection in &projections {
+        let taken: bool = lock
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtext($1), hashtext($2))",
+                &[&source.db.schema(), &projection.name()],
+            )
+            .await?
+            .get(0);
+        if !taken {
+            driver.abort();
+            return Err(RebuildError::Busy(projection.name().to_string()));
+        }
+    }
+    Ok(Claimed {
+        source: source.clone(),
+        projections,
+        lock,
+        driver,
+        progress: Arc::new(Progress::default()),
+    })
+}
+
+impl Claimed {
+    /// Rebuilds every claimed read model in turn, then releases the locks. Returns the
+    /// events applied in all.
+    pub async fn run(self) -> Result<u64, RebuildError> {
+        let result = async {
+            let mut total = 0;
+            for projection in &self.projections {
+                total += self.rebuild_one(projection.clone()).await?;
+            }
+            Ok(total)
+        }
+        .await;
+        drop(self.lock);
+        self.driver.abort();
+        result
+    }
+
+    async fn rebuild_one(&self, projection: Arc<dyn Projection>) -> Result<u64, RebuildError> {
+        let name = projection.name();
+        let target = self.source.last_sequence().await?;
+        *self
+            .progress
+            .current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = name;
+        self.progress.applied.store(0, Ordering::Relaxed);
+        self.progress.target.store(target, Ordering::Relaxed);
+        record_start(&self.lock, name, target).await?;
+        info!(projection = name, target, "rebuilding");
+        let reporter = self.report_progress(name);
+        let outcome = self.replay(projection, target).await;
+        reporter.abort();
+        let applied = self.progress.applied.load(Ordering::Relaxed);
+        let (status, error) = match &outcome {
+            Ok(_) => ("done", None),
+            Err(e) => ("failed", Some(e.to_string())),
+        };
+        self.lock
+            .execute(
+                "UPDATE projection_rebuild SET status = $2, applied = $3, finished_at = now(), error = $4
+                 WHERE name = $1",
+                &[&name, &status, &(applied as i64), &error],
+            )
+            .await?;
+        match &outcome {
+            Ok(checkpoint) => info!(projection = name, checkpoint, "rebuilt and swapped in"),
+            Err(e) => {
+                error!(projection = name, error = %e, "rebuild failed; the live tables are untouched")
+            }
+        }
+        outcome.map(|_| applied)
+    }
+
+    async fn replay(
+        &self,
+        projection: Arc<dyn Projection>,
+        target: u64,
+    ) -> Result<u64, RebuildError> {
+        let mut scratch = Scratch::create(&self.source, projection, "rebuild", true).await?;
+        let progress = self.progress.clone();
+        let report = move |seq: u64| progress.applied.store(seq, Ordering::Relaxed);
+        scratch.replay_until(target, &report).await?;
+        let (checkpoint, _) = scratch.settle(&report, Settle::Swap).await?;
+        scratch.drop().await?;
+        Ok(checkpoint)
+    }
+
+    /// Writes the progress to the rebuild's row twice a second.
+    fn report_progress(&self, name: &'static str) -> tokio::task::JoinHandle<()> {
+        let progress = self.progress.clone();
+        let pool = self.source.db.pool.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                let applied = progress.applied.load(Ordering::Relaxed) as i64;
+                if let Ok(client) = pool.get().await {
+                    let _ = client
+                        .execute(
+                            "UPDATE projection_rebuild SET applied = $2 WHERE name = $1",
+                            &[&name, &applied],
+                        )
+                        .await;
+                }
+            }
+        })
+    }
+}
+
+async fn record_start(
+    client: &tokio_postgres::Client,
+    name: &str,
+    target: u64,
+) -> Result<(), DbError> {
+    client
+        .execute(
+            "INSERT INTO projection_rebuild (name, status, applied, target, started_at, finished_at, error)
+             VALUES ($1, 'rebuilding', 0, $2, now(), NULL, NULL)
+             ON CONFLICT (name) DO UPDATE SET status = 'rebuilding', applied = 0, target = $2,
+                 started_at = now(), finished_at = NULL, error = NULL",
+            &[&name, &(target as i64)],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Inside the transaction that holds the live checkpoint: every table of the scratch
+/// schema replaces the live table of its name.
+pub(crate) async fn swap(tx: &Tx<'_>, scratch: &Scratch) -> Result<(), ReplayError> {
+    let live = quoted(scratch.live_schema());
+    let fresh = quoted(&scratch.schema);
+    for table in scratch.tables(tx).await? {
+        let table = quoted(&table);
+        tx.batch_execute(&format!(
+            "DROP TABLE IF EXISTS {live}.{table} CASCADE; ALTER TABLE {fresh}.{table} SET SCHEMA {live};"
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// How the last rebuild of a read model went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RebuildStatus {
+    pub name: String,
+    /// Whether it runs now (its lock is held).
+    pub running: bool,
+    /// `rebuilding`, `done`, `failed`; `interrupted` for one whose process died.
+    pub outcome: String,
+    pub applied: u64,
+    pub target: u64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+/// The last rebuild of every read model that had one.
+pub async fn statuses(pool: &crate::Pool, schema: &str) -> Result<Vec<RebuildStatus>, DbError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT r.name, r.status, r.applied, r.target, r.started_at, r.finished_at, r.error,
+                    EXISTS (SELECT 1 FROM pg_locks l
+                            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                              AND l.classid = hashtext($1)::oid AND l.objid = hashtext(r.name)::oid)
+             FROM projection_rebuild r ORDER BY r.name",
+            &[&schema],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let running: bool = r.get(7);
+            let status: String = r.get(1);
+            let outcome = if status == "rebuilding" && !running {
+                "interrupted".to_string()
+            } else {
+                status
+            };
+            RebuildStatus {
+                name: r.get(0),
+                running,
+                outcome,
+                applied: r.get::<_, i64>(2).max(0) as u64,
+                target: r.get::<_, i64>(3).max(0) as u64,
+                started_at: r.get(4),
+                finished_at: r.get(5),
+                error: r.get(6),
+            }
+        })
+        .collect())
+}
