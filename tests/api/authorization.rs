@@ -253,6 +253,10 @@ fn table() -> Vec<Row> {
         .body(json!({"key": "nothing"})),
         row(Gantry, "GET", "/admin/projections", Admin),
         row(Gantry, "GET", "/admin/parked", Admin),
+        row(Gantry, "POST", "/admin/projections/rebuild", Admin)
+            .body(json!({"projection": "group_directory"})),
+        row(Gantry, "GET", "/admin/events", Admin),
+        row(Gantry, "GET", "/admin/aggregates/course/{theirs}", Admin).on(Resource::Course),
         row(
             Gantry,
             "DELETE",
