@@ -7,9 +7,12 @@
 
 pub mod admins;
 mod aggregate;
+pub mod cluster;
 pub mod course;
 mod error;
 pub mod group;
+pub mod images;
+pub mod job;
 pub mod password;
 mod repository;
 mod store;
