@@ -222,7 +222,8 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
             Some(path) => Some(
                 workers::Cluster::from_kubeconfig(path, &settings.jobs_namespace)
                     .await
-                    .context("cannot reach the Kubernetes cluster")?,
+                    .context("cannot reach the Kubernetes cluster")?
+                    .with_public_host(settings.jobs_public_host.clone()),
             ),
             None => None,
         };
@@ -258,6 +259,8 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
         let app = Arc::new(App {
             store: store.clone(),
             courses: Repository::new(store.clone()),
+            jobs: Repository::new(store.clone()),
+            images: Repository::new(store.clone()),
             users: Repository::new(store.clone()),
             groups: Repository::new(store.clone()),
             admins: Repository::new(store.clone()),

@@ -38,6 +38,10 @@ pub struct Settings {
     /// The namespace where jobs run.
     #[arg(long, env = "GANTRY_JOBS_NAMESPACE", default_value = "default")]
     pub jobs_namespace: String,
+    /// The host in every job endpoint (`http://<host>:<nodePort>`); unset, the address of
+    /// the node the job's pod runs on.
+    #[arg(long, env = "GANTRY_JOBS_PUBLIC_HOST")]
+    pub jobs_public_host: Option<String>,
     /// Failed logins of one username that lock it (four times as many lock a client
     /// address); see `api::auth`'s throttle.
     #[arg(long, env = "GANTRY_LOGIN_MAX_FAILURES", default_value_t = 5)]

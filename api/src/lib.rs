@@ -26,6 +26,8 @@ use command::{
     admins::{Admins, SeenAdmin},
     course::Course,
     group::Group,
+    images::Images,
+    job::Job,
     user::User,
 };
 use events::DomainEvent;
@@ -40,6 +42,9 @@ pub use passwords::PasswordWriteError;
 pub struct App {
     pub store: JetStreamStore,
     pub courses: Repository<Course, JetStreamStore>,
+    pub jobs: Repository<Job, JetStreamStore>,
+    /// The one catalogue of images (`events::images::CATALOGUE`).
+    pub images: Repository<Images, JetStreamStore>,
     pub users: Repository<User, JetStreamStore>,
     pub groups: Repository<Group, JetStreamStore>,
     /// The roster that keeps the last admin (`command::admins`).

@@ -8,10 +8,13 @@
 pub mod actor;
 pub mod admins;
 mod aggregate;
+pub mod cluster;
 pub mod course;
 mod error;
 pub mod group;
 pub mod history;
+pub mod images;
+pub mod job;
 pub mod log;
 pub mod password;
 mod repository;

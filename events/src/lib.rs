@@ -7,18 +7,24 @@
 //! command side, the projections and the workers all read the log the same way.
 
 pub mod admins;
+pub mod cluster;
 pub mod course;
 mod envelope;
 pub mod group;
+pub mod images;
+pub mod job;
 pub mod personal;
 pub mod schema;
 pub mod upcast;
 pub mod user;
 
 pub use admins::AdminsEvent;
+pub use cluster::ClusterEvent;
 pub use course::CourseEvent;
 pub use envelope::{DecodeError, Envelope, Meta, Recorded};
 pub use group::GroupEvent;
+pub use images::ImagesEvent;
+pub use job::JobEvent;
 pub use personal::PersonalKeys;
 pub use user::UserEvent;
 
@@ -77,6 +83,9 @@ pub enum Event {
     User(UserEvent),
     Group(GroupEvent),
     Admins(AdminsEvent),
+    Job(JobEvent),
+    Images(ImagesEvent),
+    Cluster(ClusterEvent),
 }
 
 impl Event {
@@ -87,6 +96,9 @@ impl Event {
             UserEvent::AGGREGATE => envelope.decode().map(Event::User),
             GroupEvent::AGGREGATE => envelope.decode().map(Event::Group),
             AdminsEvent::AGGREGATE => envelope.decode().map(Event::Admins),
+            JobEvent::AGGREGATE => envelope.decode().map(Event::Job),
+            ImagesEvent::AGGREGATE => envelope.decode().map(Event::Images),
+            ClusterEvent::AGGREGATE => envelope.decode().map(Event::Cluster),
             other => Err(DecodeError::UnknownAggregate(other.to_string())),
         }
     }

@@ -36,6 +36,7 @@ pub fn personal_fields(aggregate: &str, event_type: &str) -> &'static [&'static 
         CourseEvent::AGGREGATE => CourseEvent::personal_fields(event_type),
         GroupEvent::AGGREGATE => GroupEvent::personal_fields(event_type),
         AdminsEvent::AGGREGATE => AdminsEvent::personal_fields(event_type),
+        // Job, image and cluster events hold no personal field.
         _ => &[],
     }
 }

@@ -7,7 +7,7 @@
 use schemars::{JsonSchema, schema_for};
 use serde_json::Value;
 
-use crate::{admins, course, group, user};
+use crate::{admins, cluster, course, group, images, job, user};
 
 /// `(event type, version, schema of its data)` for every event.
 pub fn all() -> Vec<(&'static str, u32, Value)> {
@@ -45,6 +45,19 @@ pub fn all() -> Vec<(&'static str, u32, Value)> {
         ("GroupUpdated", 1, of::<group::GroupUpdated>()),
         ("GroupDeleted", 1, of::<group::GroupDeleted>()),
         ("AdminReleased", 1, of::<admins::AdminReleased>()),
+        ("JobLaunched", 1, of::<job::JobLaunched>()),
+        ("JobScheduled", 1, of::<job::JobScheduled>()),
+        ("JobPending", 1, of::<job::JobPending>()),
+        ("JobReady", 1, of::<job::JobReady>()),
+        ("JobFailed", 1, of::<job::JobFailed>()),
+        ("JobRetrying", 1, of::<job::JobRetrying>()),
+        ("JobDeleted", 1, of::<job::JobDeleted>()),
+        ("ImageAdded", 1, of::<images::ImageAdded>()),
+        ("ImageRemoved", 1, of::<images::ImageRemoved>()),
+        ("NodeObserved", 1, of::<cluster::NodeObserved>()),
+        ("NodeRemoved", 1, of::<cluster::NodeRemoved>()),
+        ("DatasetObserved", 1, of::<cluster::DatasetObserved>()),
+        ("DatasetRemoved", 1, of::<cluster::DatasetRemoved>()),
     ]
 }
 
@@ -108,6 +121,9 @@ mod tests {
             crate::UserEvent::TYPES,
             crate::GroupEvent::TYPES,
             crate::AdminsEvent::TYPES,
+            crate::JobEvent::TYPES,
+            crate::ImagesEvent::TYPES,
+            crate::ClusterEvent::TYPES,
         ]
         .concat();
         names.sort();
@@ -148,6 +164,15 @@ mod tests {
             (
                 crate::AdminsEvent::TYPES,
                 schemars::schema_for!(crate::AdminsEvent),
+            ),
+            (crate::JobEvent::TYPES, schemars::schema_for!(crate::JobEvent)),
+            (
+                crate::ImagesEvent::TYPES,
+                schemars::schema_for!(crate::ImagesEvent),
+            ),
+            (
+                crate::ClusterEvent::TYPES,
+                schemars::schema_for!(crate::ClusterEvent),
             ),
         ] {
             let variants = serde_json::to_value(schema).unwrap().to_string();

@@ -4,10 +4,11 @@
 //! log and applies each batch of events together with that read model's checkpoint in one
 //! transaction, parking what the database refuses; [`checkpoint`] lets a writer wait until
 //! the read models of its aggregate reached the sequence it appended; the query modules
-//! ([`courses`], [`users`], [`groups`], [`health`], [`status`]) are the typed SELECTs the api
-//! calls. [`replay`] feeds a read model the log from sequence 1 in a schema of its own,
-//! which [`rebuild`] swaps in without downtime and [`audit`] compares with the live tables.
-//! [`credentials`] is the store of password hashes, [`personal`] the store of the
+//! ([`courses`], [`jobs`], [`images`], [`cluster`], [`users`], [`groups`], [`health`],
+//! [`status`]) are the typed SELECTs the api calls. [`replay`] feeds a read model the log
+//! from sequence 1 in a schema of its own, which [`rebuild`] swaps in without downtime and
+//! [`audit`] compares with the live tables. [`credentials`] is the store of password
+//! hashes, [`personal`] the store of the
 //! keys that seal personal data in the log, and [`token_keys`] the keys that sign tokens:
 //! none is a read model, nothing the log can rebuild; nor are [`oauth_codes`], the course
 //! door's OAuth2 codes, and [`studio`], the studio door's one-time codes and outbox.
@@ -15,11 +16,14 @@
 pub mod access;
 pub mod audit;
 pub mod checkpoint;
+pub mod cluster;
 pub mod courses;
 pub mod credentials;
 mod db;
 pub mod groups;
 pub mod health;
+pub mod images;
+pub mod jobs;
 pub mod oauth_codes;
 pub mod parked;
 pub mod personal;

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use events::{Envelope, Event};
 use futures::future::BoxFuture;
 
-use crate::{courses::CourseCatalogue, groups::GroupDirectory, users::UserDirectory};
+use crate::{
+    cluster::ClusterView, courses::CourseCatalogue, groups::GroupDirectory, images::ImageCatalogue,
+    jobs::JobList, users::UserDirectory,
+};
 
 /// One event of the log as a projection receives it: decoded, with its stream sequence.
 #[derive(Debug, Clone)]
@@ -56,6 +59,9 @@ pub fn registered() -> Vec<Arc<dyn Projection>> {
         Arc::new(CourseCatalogue),
         Arc::new(UserDirectory),
         Arc::new(GroupDirectory),
+        Arc::new(JobList),
+        Arc::new(ImageCatalogue),
+        Arc::new(ClusterView),
     ]
 }
 

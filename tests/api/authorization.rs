@@ -152,7 +152,21 @@ fn table() -> Vec<Row> {
         row(Courses, "POST", "/v1/course/search", Open).body(json!({"query": "m"})),
         row(Courses, "POST", "/v1/health/database", Open).body(json!({"message": "hi"})),
         row(Courses, "POST", "/v1/health/databaseAuth", User).body(json!({"message": "hi"})),
+        row(Courses, "GET", "/v1/health/kubernetes", Open),
         row(Courses, "GET", "/v1/health/kubernetesAuth", User),
+        row(Courses, "POST", "/v1/job/launch", Own)
+            .body(json!({"course_id": "00000000-0000-4000-8000-000000000000", "user": "{theirs}"}))
+            .on(Resource::User),
+        row(Courses, "POST", "/v1/job/list", Own)
+            .body(json!({"user": "{theirs}"}))
+            .on(Resource::User),
+        // A job of nobody: any user gets past the token check (the owner rule is the
+        // jobs test's).
+        row(Courses, "DELETE", "/v1/job/delete/00000000-0000-4000-8000-000000000000", User),
+        row(Courses, "GET", "/v1/datasets", User),
+        row(Courses, "GET", "/v1/images", User),
+        row(Courses, "POST", "/v1/images", Admin).body(json!({"image": "nvidia/digits:6.0"})),
+        row(Courses, "DELETE", "/v1/images", Admin).body(json!({"image": "nvidia/digits:6.0"})),
         row(Courses, "POST", "/v1/proxy/token", Open).body(json!({"code": "nothing"})),
         row(Courses, "POST", "/v1/proxy/refresh", Open).body(json!({"refresh_token": "nothing"})),
         row(Courses, "POST", "/v1/proxy/introspection", Open).body(json!({"token": "nothing"})),

@@ -33,6 +33,7 @@ pub fn settings(instance: &str) -> Settings {
         duplicate_window_secs: 600,
         kubeconfig: None,
         jobs_namespace: "default".into(),
+        jobs_public_host: None,
         login_max_failures: 5,
         login_lockout_ms: 1000,
         shutdown_grace_ms: 30_000,

@@ -8,6 +8,7 @@ mod edge;
 mod forget;
 mod helpers;
 mod identity;
+mod jobs;
 mod lifecycle;
 mod login;
 mod operations;

@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::helpers::{TestApp, eventually, fresh_instance, settings, spawn_with};
 
 /// Serves HTTP and projects, but runs no worker.
-const NO_WORK: Roles = Roles {
+pub(crate) const NO_WORK: Roles = Roles {
     serve: true,
     project: true,
     work: false,
@@ -53,13 +53,13 @@ fn service(name: &str, course: &str, instance: &str) -> Service {
 }
 
 /// A simulator's files: its kubeconfig and, for restarts, its state directory.
-struct SimDir(PathBuf);
+pub(crate) struct SimDir(pub(crate) PathBuf);
 
 impl SimDir {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(std::env::temp_dir().join(format!("gantry-kubesim-{}", uuid::Uuid::new_v4())))
     }
-    fn kubeconfig(&self) -> PathBuf {
+    pub(crate) fn kubeconfig(&self) -> PathBuf {
         self.0.join("kubeconfig")
     }
     fn state(&self) -> PathBuf {
@@ -73,7 +73,7 @@ impl Drop for SimDir {
     }
 }
 
-async fn start_sim(dir: &SimDir, addr: SocketAddr, persistent: bool) -> kubesim::Handle {
+pub(crate) async fn start_sim(dir: &SimDir, addr: SocketAddr, persistent: bool) -> kubesim::Handle {
     kubesim::start(kubesim::Args {
         addr,
         kubeconfig: Some(dir.kubeconfig()),
@@ -137,7 +137,7 @@ async fn delete_course(app: &TestApp, id: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
-fn free_addr() -> SocketAddr {
+pub(crate) fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -181,10 +181,10 @@ async fn deleting_a_course_deletes_its_jobs_deployments_and_services() {
 
 /// A `gantry work` process whose output goes to a file; killed when dropped, also when the
 /// test fails.
-struct WorkProcess(std::process::Child);
+pub(crate) struct WorkProcess(std::process::Child);
 
 impl WorkProcess {
-    fn start(settings: &Settings, log: &Path) -> Self {
+    pub(crate) fn start(settings: &Settings, log: &Path) -> Self {
         let out = std::fs::File::create(log).unwrap();
         let err = out.try_clone().unwrap();
         let child = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
@@ -206,7 +206,7 @@ impl WorkProcess {
         Self(child)
     }
 
-    fn is_running(&mut self) -> bool {
+    pub(crate) fn is_running(&mut self) -> bool {
         matches!(self.0.try_wait(), Ok(None))
     }
 }
@@ -301,7 +301,7 @@ async fn a_cluster_down_for_three_minutes_still_loses_every_deleted_courses_jobs
     sim.shutdown().await.unwrap();
 }
 
-fn read(log: &Path) -> String {
+pub(crate) fn read(log: &Path) -> String {
     std::fs::read_to_string(log).unwrap_or_default()
 }
 

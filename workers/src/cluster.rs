@@ -12,11 +12,14 @@ pub enum ClusterError {
     Api(#[from] kube::Error),
 }
 
-/// A client and the namespace where jobs live.
+/// A client, the namespace where jobs live, and the host their endpoints are reached at.
 #[derive(Clone)]
 pub struct Cluster {
     pub client: kube::Client,
     pub namespace: String,
+    /// `GANTRY_JOBS_PUBLIC_HOST`: the host of every job endpoint; `None`, the address of the
+    /// node the job's pod runs on.
+    pub public_host: Option<String>,
 }
 
 impl Cluster {
@@ -34,6 +37,13 @@ impl Cluster {
         Ok(Self {
             client: kube::Client::try_from(config)?,
             namespace: namespace.to_string(),
+            public_host: None,
         })
+    }
+
+    /// Endpoints are reached at `host` rather than at the node's address.
+    pub fn with_public_host(mut self, host: Option<String>) -> Self {
+        self.public_host = host.filter(|h| !h.is_empty());
+        self
     }
 }

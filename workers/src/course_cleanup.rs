@@ -1,14 +1,19 @@
-//! When a course is deleted (`CourseDeleted`), its jobs' Deployments and Services go too,
-//! as the course platform did. Jobs label their objects with [`COURSE_LABEL`] and
-//! [`INSTANCE_LABEL`]; only this instance's objects are ever touched.
+//! When a course is deleted (`CourseDeleted`), its jobs go too, as the course platform
+//! did: the one place that says so. Each live job of the course is deleted through the
+//! command path (`JobDeleted`, actor `system:course_cleanup`), which takes it out of the
+//! job list and makes the job reconciler remove its objects; and every Deployment and
+//! Service still labelled with the course ([`COURSE_LABEL`] and [`INSTANCE_LABEL`]) is
+//! deleted at once. Only this instance's objects are ever touched.
 //!
-//! The resync finds every object of this instance that names a course and deletes those
-//! whose course is deleted, or unknown to the log, so objects left behind by an event that
-//! was never delivered (or by a worker that was down) still go.
+//! The resync deletes the live jobs whose course is deleted or unknown to the log, and
+//! finds every object of this instance that names a course and deletes those whose course
+//! is deleted, or unknown to the log, so what an event that was never delivered (or a
+//! worker that was down) left behind still goes.
 
 use std::collections::BTreeSet;
 
-use events::{CourseEvent, DomainEvent, Event, Recorded};
+use command::job::{Job, JobCommand};
+use events::{CourseEvent, DomainEvent, Envelope, Event, Recorded};
 use futures::future::BoxFuture;
 use k8s_openapi::api::{apps::v1::Deployment, core::v1::Service};
 use kube::{
@@ -21,8 +26,8 @@ use tracing::{info, warn};
 use command::EventStore;
 
 use crate::{
-    Error,
-    reconciler::{Action, Context, Incoming, Reconciler, Resynced},
+    Error, log_scan,
+    reconciler::{Action, Context, Incoming, Reconciler, Resynced, report},
 };
 
 /// The label that ties a Kubernetes object to the course it was launched from.
@@ -48,6 +53,32 @@ impl CourseCleanup {
     pub const NAME: &'static str = "course_cleanup";
     pub const AGGREGATE: &'static str = CourseEvent::AGGREGATE;
 
+    /// Deletes the live jobs of `jobs` whose course is one of `courses`, through the command
+    /// path; returns how many went.
+    async fn delete_jobs(
+        ctx: &Context,
+        jobs: &std::collections::HashMap<String, Job>,
+        gone: impl Fn(&str) -> bool,
+        cause: Option<&Envelope>,
+    ) -> Result<usize, Error> {
+        let mut deleted = 0;
+        for (id, job) in jobs {
+            let Some(launched) = job.launched.as_ref().filter(|_| job.is_live()) else {
+                continue;
+            };
+            if !gone(&launched.course_id) {
+                continue;
+            }
+            if report(&ctx.jobs, Self::NAME, id, &JobCommand::DeleteWithCourse, cause)
+                .await?
+                .is_ok()
+            {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Deletes both kinds of a course's objects; returns how many of each went.
     async fn delete_course(ctx: &Context, course: &str) -> Result<(usize, usize), Error> {
         let deployments = delete_all::<Deployment>(ctx, course).await?;
@@ -71,17 +102,44 @@ impl Reconciler for CourseCleanup {
                 return Ok(Action::Done);
             }
             let course = incoming.envelope.aggregate_id.as_str();
+            let jobs = log_scan::read_all::<Job>(ctx).await?;
+            let deleted =
+                Self::delete_jobs(ctx, &jobs, |c| c == course, Some(&incoming.envelope)).await?;
             let (deployments, services) = Self::delete_course(ctx, course).await?;
-            info!(course, deployments, services, "deleted the course's jobs");
+            info!(course, jobs = deleted, deployments, services, "deleted the course's jobs");
             Ok(Action::Done)
         })
     }
 
     fn resync<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<Resynced, Error>> {
         Box::pin(async move {
+            let mut resynced = Resynced::default();
+            let jobs = log_scan::read_all::<Job>(ctx).await?;
+            let mut gone_courses = BTreeSet::new();
+            for job in jobs.values().filter(|j| j.is_live()) {
+                let Some(course) = job.launched.as_ref().map(|l| l.course_id.clone()) else {
+                    continue;
+                };
+                if gone_courses.contains(&course) || !is_subject_token(&course) {
+                    continue;
+                }
+                let events = ctx.log.read_after(CourseEvent::AGGREGATE, &course, 0).await?;
+                match course_is_gone(&events) {
+                    Ok(true) => {
+                        gone_courses.insert(course);
+                    }
+                    Ok(false) => {}
+                    Err(e) => resynced.failures.push(e),
+                }
+            }
+            if !gone_courses.is_empty() {
+                let deleted =
+                    Self::delete_jobs(ctx, &jobs, |c| gone_courses.contains(c), None).await?;
+                info!(jobs = deleted, "resync deleted the jobs of courses that are gone");
+                resynced.fixed += deleted;
+            }
             let mut courses = labelled_courses::<Deployment>(ctx).await?;
             courses.extend(labelled_courses::<Service>(ctx).await?);
-            let mut resynced = Resynced::default();
             for course in courses {
                 if !is_subject_token(&course) {
                     warn!(

@@ -27,11 +27,28 @@
 //! Resync: at start and every five minutes, each reconciler compares the live objects it
 //! owns with the log and fixes what differs (level-triggered), so nothing depends on a
 //! delivery having happened: the objects of a course deleted while no worker ran still go.
+//!
+//! Besides the consumers of events, watchers turn what the cluster shows into events
+//! through the same command path ([`job_status`]: a job's Deployment and pods into
+//! `JobReady` / `JobFailed` / `JobPending`; `cluster_watch`: nodes and dataset claims into
+//! `NodeObserved` / `DatasetObserved` and their removals). Every report of a worker is
+//! a command of actor `system:<worker name>`, decided by its aggregate like any other.
+//!
+//! Jobs ([`JobReconciler`], [`job_objects`]): the course's jobs go with the course in one
+//! place, [`CourseCleanup`]: on `CourseDeleted` it deletes each live job of the course
+//! through the command path (`JobDeleted`, so they leave the job list), and removes any
+//! object still labelled with the course; the job reconciler removes each deleted job's
+//! objects by name.
 
 mod cluster;
+mod cluster_watch;
 mod consumer;
 mod course_cleanup;
 mod error;
+pub mod job_objects;
+pub mod job_status;
+mod jobs;
+mod log_scan;
 mod parking;
 mod reconciler;
 
@@ -44,18 +61,26 @@ pub use cluster::{Cluster, ClusterError};
 pub use consumer::Worker;
 pub use course_cleanup::{COURSE_LABEL, CourseCleanup, INSTANCE_LABEL, course_selector};
 pub use error::Error;
+pub use jobs::JobReconciler;
 pub use parking::{Parked, ParkingLot};
 pub use reconciler::{
-    Action, Backoff, Context, Decision, Incoming, Reconciler, Resynced, error_policy,
+    Action, Backoff, Context, Decision, Incoming, Reconciler, Resynced, error_policy, report,
 };
 
 /// Every worker of an instance.
 pub fn workers() -> Vec<Worker> {
-    vec![Worker {
-        name: CourseCleanup::NAME,
-        aggregate: CourseCleanup::AGGREGATE,
-        reconcilers: vec![Box::new(CourseCleanup)],
-    }]
+    vec![
+        Worker {
+            name: CourseCleanup::NAME,
+            aggregate: CourseCleanup::AGGREGATE,
+            reconcilers: vec![Box::new(CourseCleanup)],
+        },
+        Worker {
+            name: JobReconciler::NAME,
+            aggregate: JobReconciler::AGGREGATE,
+            reconcilers: vec![Box::new(JobReconciler)],
+        },
+    ]
 }
 
 /// Runs every worker until `stop`. Without a cluster there is nothing to reconcile.
@@ -69,16 +94,15 @@ pub async fn run(
         info!("no Kubernetes cluster configured (KUBECONFIG unset): workers idle");
         return stop.cancelled().await;
     };
-    let ctx = Context {
-        cluster,
-        instance: log.instance().to_string(),
-        log,
-    };
+    let ctx = Context::new(cluster, log);
     let workers = workers();
-    futures::future::join_all(
-        workers
-            .iter()
-            .map(|worker| worker.run(&ctx, parking.as_ref(), &stop)),
-    )
-    .await;
+    tokio::join!(
+        futures::future::join_all(
+            workers
+                .iter()
+                .map(|worker| worker.run(&ctx, parking.as_ref(), &stop)),
+        ),
+        job_status::watch(ctx.clone(), stop.clone()),
+        cluster_watch::watch(ctx.clone(), stop.clone()),
+    );
 }

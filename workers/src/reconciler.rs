@@ -1,20 +1,69 @@
 //! What a reconciler is, and the one policy for its errors.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
+use command::{
+    Aggregate, CommandError, JetStreamStore, Outcome, Repository, StoreError, cluster::ClusterObject,
+    course::Course, job::Job,
+};
 use events::{Envelope, Event};
 use futures::future::BoxFuture;
 use tracing::{error, warn};
 
 use crate::{Cluster, Error};
 
-/// What a reconciler works with: the cluster, the instance it serves and the event log.
+/// What a reconciler works with: the cluster, the instance it serves, the event log, and
+/// the repositories through which workers report what they did or saw (the same command
+/// path as the doors).
 #[derive(Clone)]
 pub struct Context {
     pub cluster: Cluster,
     /// Objects in the cluster carry it as [`crate::INSTANCE_LABEL`]: others are not ours.
     pub instance: String,
     pub log: command::JetStreamStore,
+    pub jobs: Arc<Repository<Job, JetStreamStore>>,
+    pub courses: Arc<Repository<Course, JetStreamStore>>,
+    pub cluster_objects: Arc<Repository<ClusterObject, JetStreamStore>>,
+}
+
+impl Context {
+    pub fn new(cluster: Cluster, log: JetStreamStore) -> Self {
+        Self {
+            cluster,
+            instance: log.instance().to_string(),
+            jobs: Arc::new(Repository::new(log.clone())),
+            courses: Arc::new(Repository::new(log.clone())),
+            cluster_objects: Arc::new(Repository::new(log.clone())),
+            log,
+        }
+    }
+}
+
+/// Runs `command` on aggregate `id` as worker `worker` (actor `system:<worker>`), caused by
+/// the event `causation` when there is one. A refusal of the domain comes back as is, for
+/// the caller to act on; a failure of the log is this crate's (transient) error.
+pub async fn report<A: Aggregate>(
+    repository: &Repository<A, JetStreamStore>,
+    worker: &str,
+    id: &str,
+    command: &A::Command,
+    causation: Option<&Envelope>,
+) -> Result<Result<Outcome, command::DomainError>, Error> {
+    let ctx = command::Context {
+        actor: format!("system:{worker}"),
+        request_id: causation
+            .map(|e| e.event_id.to_string())
+            .unwrap_or_else(|| format!("{worker}-{}", uuid::Uuid::new_v4())),
+        idempotency_key: None,
+        causation_id: causation.map(|e| e.event_id),
+    };
+    match repository.execute(id, command, &ctx).await {
+        Ok(outcome) => Ok(Ok(outcome)),
+        Err(CommandError::Domain(refused)) => Ok(Err(refused)),
+        Err(CommandError::Store(e)) => Err(Error::Log(e)),
+        Err(CommandError::Conflict) => Err(Error::Log(StoreError::WrongLastSequence)),
+        Err(CommandError::KeyReused) => Err(Error::Invalid("an idempotency key reused".into())),
+    }
 }
 
 /// One event as delivered to a worker.

@@ -41,20 +41,33 @@ pub async fn database(
     .await
 }
 
-/// `GET /v1/health/kubernetesAuth`: the token check of the node list. A door does not call
-/// Kubernetes itself (the workers do), and no read model holds the nodes yet, so after the
-/// token is accepted this answers 501 in the document's words for a failed node list.
-pub async fn kubernetes_auth(
+/// `GET /v1/health/kubernetes` and `/v1/health/kubernetesAuth` (`token` is `None` for the
+/// open one): the nodes and whether each is Ready, from the read model the workers' node
+/// watcher feeds. A door does not call Kubernetes itself; when no node was ever observed
+/// (no `gantry work` with a cluster), the list is not known: 503 "List Node fail: …".
+pub async fn kubernetes(
     ctx: RequestContext,
     app: Arc<App>,
-    token: Option<String>,
+    token: Option<Option<String>>,
 ) -> Response {
     ctx.answer(async {
-        authorize(&app, token)?;
-        Err::<Response, _>(CourseError::new(
-            warp::http::StatusCode::NOT_IMPLEMENTED,
-            "List Node fail: the node list is not available yet",
-        ))
+        if let Some(header) = token {
+            authorize(&app, header)?;
+        }
+        let nodes = projection::cluster::node_list(&app.db.pool)
+            .await
+            .map_err(|e| CourseError::query(e, "List Node fail"))?;
+        if nodes.is_empty() {
+            return Err(CourseError::new(
+                warp::http::StatusCode::SERVICE_UNAVAILABLE,
+                "List Node fail: no node of the cluster has been observed yet",
+            ));
+        }
+        let nodes: Vec<_> = nodes
+            .into_iter()
+            .map(|n| json!({ "name": n.name, "status": if n.ready { "Ready" } else { "NotReady" } }))
+            .collect();
+        Ok(json(&json!({ "error": false, "message": nodes })))
     })
     .await
 }

@@ -1,4 +1,5 @@
-//! The GPU course platform's door (`/v1/course/*`, `/v1/health/*`).
+//! The GPU course platform's door (`/v1/course/*`, `/v1/job/*`, `/v1/datasets/`,
+//! `/v1/health/*`, `/v1/proxy/*`, `/v1/images/`).
 //!
 //! Decisions where its document is silent or contradicts itself:
 //! - Every path answers with and without a trailing slash; a JSON body is read whatever its
@@ -27,8 +28,32 @@
 //!   Bearer Token format…"; a token that is not valid, revoked, or whose user was deleted,
 //!   is pending or disabled → 403 "Invalid API token"; an expired one → 403 "Access token
 //!   expired".
-//! - `GET /v1/health/kubernetesAuth` checks the token, then answers 501 "List Node fail: …":
-//!   a door never calls Kubernetes, and no read model holds the nodes yet.
+//! - `GET /v1/health/kubernetes` (no token) and `/kubernetesAuth` (token) answer the nodes
+//!   and `Ready` / `NotReady` from the read model the workers' node watcher feeds (a door
+//!   never calls Kubernetes); no node ever observed is 503 "List Node fail: …".
+//! - Jobs (`/v1/job/*`, [`jobs`]): launch takes `{"course_id", "user"}`; `user` is required
+//!   ("user field in request cannot be empty") and must be the caller unless an admin
+//!   launches; a job is listed and deleted only by its user or an admin (403 otherwise). An
+//!   unknown, deleted or non-UUID course is 400 "Course Id is not found"; a course dataset
+//!   without its claim in the cluster is 400 "Query course id … required dataset fail: …"
+//!   (nothing is appended, so no object is ever made for it); a GPU count no node has is
+//!   accepted: the job stays `Pending` with its reason. Launch answers at once `ready:
+//!   false, status: "Created"`; the list says `Created`, `Pending`, `Ready` or `Failed`, with
+//!   `reason` (why it is `Pending` or `Failed`, else "") and `last_error` (the last
+//!   Kubernetes error the workers are retrying, else ""). A job copies the course's name,
+//!   introduction, level, image, GPUs and datasets at launch: what the list shows is what
+//!   runs, even after the course changes. An unknown or non-UUID job id to delete is 404
+//!   "Failed to find job {id} information : job not found".
+//! - Endpoints (`service`): `jupyter` for port 8888, `digits` for 5000, else the port
+//!   number; `http://<host>:<nodePort>`, the host being `GANTRY_JOBS_PUBLIC_HOST` or else the
+//!   address of the node the pod runs on.
+//! - `GET /v1/datasets/` lists the read model of the claims named `dataset-<name>` in the
+//!   jobs namespace, without the prefix, as `{"label", "value"}` pairs.
+//! - Images (`/v1/images/`): any token lists `{"label", "value"}` pairs; the document leaves
+//!   add and delete blank, so: `POST` and `DELETE` with the body `{"image": "repo/name:tag"}`,
+//!   admins only (403 otherwise), answering `{"error": false, "message": "Image … added
+//!   successfully"}` (or `deleted`). Adding an image already there succeeds and records
+//!   nothing; deleting one not in the catalogue is 404.
 //! - The proxy (`/v1/proxy/*`, [`proxy`]) fronts Gantry's own OAuth2 provider (`crate::oauth`
 //!   issues the codes). `token` takes `{"code"}` (and, if sent, the `client_id` and
 //!   `redirect_uri` the code was issued for) and answers `token`, `refresh_token`,
@@ -54,8 +79,11 @@
 //!   is refused is answered as any course endpoint's (401/403).
 
 mod catalogue;
+mod datasets;
 mod errors;
 mod health;
+mod images;
+mod jobs;
 mod proxy;
 
 use std::sync::Arc;
@@ -139,12 +167,68 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(token.clone().map(Some))
         .and(body.clone())
         .then(health::database);
+    let kubernetes = path!("v1" / "health" / "kubernetes")
+        .and(warp::get())
+        .and(ctx("/v1/health/kubernetes"))
+        .and(app.clone())
+        .and(warp::any().map(|| None))
+        .then(health::kubernetes);
     let kubernetes_auth = path!("v1" / "health" / "kubernetesAuth")
         .and(warp::get())
         .and(ctx("/v1/health/kubernetesAuth"))
         .and(app.clone())
+        .and(token.clone().map(Some))
+        .then(health::kubernetes);
+    let job_launch = path!("v1" / "job" / "launch")
+        .and(warp::post())
+        .and(ctx("/v1/job/launch"))
+        .and(app.clone())
         .and(token.clone())
-        .then(health::kubernetes_auth);
+        .and(body.clone())
+        .then(jobs::launch);
+    let job_list = path!("v1" / "job" / "list")
+        .and(warp::post())
+        .and(ctx("/v1/job/list"))
+        .and(app.clone())
+        .and(token.clone())
+        .and(body.clone())
+        .then(jobs::list);
+    let job_delete = path!("v1" / "job" / "delete" / String)
+        .or(path!("v1" / "job" / "delete").map(String::new))
+        .unify()
+        .and(warp::delete())
+        .and(ctx("/v1/job/delete/:id"))
+        .and(app.clone())
+        .and(token.clone())
+        .then(jobs::delete);
+    let dataset_list = path!("v1" / "datasets")
+        .and(warp::get())
+        .and(ctx("/v1/datasets"))
+        .and(app.clone())
+        .and(token.clone())
+        .then(datasets::list);
+    let image_list = path!("v1" / "images")
+        .and(warp::get())
+        .and(ctx("/v1/images"))
+        .and(app.clone())
+        .and(token.clone())
+        .then(images::list);
+    let image_add = path!("v1" / "images")
+        .and(warp::post())
+        .map(|| images::Change::Add)
+        .and(ctx("/v1/images"))
+        .and(app.clone())
+        .and(token.clone())
+        .and(body.clone())
+        .then(images::change);
+    let image_remove = path!("v1" / "images")
+        .and(warp::delete())
+        .map(|| images::Change::Remove)
+        .and(ctx("/v1/images"))
+        .and(app.clone())
+        .and(token.clone())
+        .and(body.clone())
+        .then(images::change);
     let proxy_token = path!("v1" / "proxy" / "token")
         .and(warp::post())
         .and(ctx("/v1/proxy/token"))
@@ -171,7 +255,9 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(body)
         .then(proxy::logout);
 
-    list_mine
+    // Grouped and boxed: one long chain of `or`s makes the compiler's work grow with its
+    // depth far faster than with its length.
+    let catalogue = list_mine
         .or(list_all)
         .unify()
         .or(create)
@@ -186,19 +272,45 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(search)
         .unify()
-        .or(database)
-        .unify()
+        .boxed();
+    let health = database
         .or(database_auth)
+        .unify()
+        .or(kubernetes)
         .unify()
         .or(kubernetes_auth)
         .unify()
-        .or(proxy_token)
+        .boxed();
+    let jobs = job_launch
+        .or(job_list)
         .unify()
+        .or(job_delete)
+        .unify()
+        .or(dataset_list)
+        .unify()
+        .boxed();
+    let images = image_list
+        .or(image_add)
+        .unify()
+        .or(image_remove)
+        .unify()
+        .boxed();
+    let proxy = proxy_token
         .or(proxy_refresh)
         .unify()
         .or(proxy_introspection)
         .unify()
         .or(proxy_logout)
+        .unify()
+        .boxed();
+    catalogue
+        .or(health)
+        .unify()
+        .or(jobs)
+        .unify()
+        .or(images)
+        .unify()
+        .or(proxy)
         .unify()
         .boxed()
 }
