@@ -5,6 +5,7 @@
 //! and append the resulting event with the aggregate's last stream sequence as the expected
 //! one. Invariants live in `decide` and nowhere else.
 
+pub mod account;
 pub mod admins;
 mod aggregate;
 pub mod course;
@@ -12,6 +13,8 @@ mod error;
 pub mod group;
 pub mod password;
 mod repository;
+pub mod slurm_job;
+pub mod slurm_user;
 mod store;
 pub mod user;
 pub mod values;

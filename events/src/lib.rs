@@ -6,6 +6,7 @@
 //! upcasters that turn an older schema version of an event into the current one, so that the
 //! command side, the projections and the workers all read the log the same way.
 
+pub mod accounting;
 pub mod admins;
 pub mod course;
 mod envelope;
@@ -15,6 +16,7 @@ pub mod schema;
 pub mod upcast;
 pub mod user;
 
+pub use accounting::{AccountEvent, SlurmJobEvent, SlurmUserEvent};
 pub use admins::AdminsEvent;
 pub use course::CourseEvent;
 pub use envelope::{DecodeError, Envelope, Meta, Recorded};
@@ -77,6 +79,9 @@ pub enum Event {
     User(UserEvent),
     Group(GroupEvent),
     Admins(AdminsEvent),
+    Account(AccountEvent),
+    SlurmUser(SlurmUserEvent),
+    SlurmJob(SlurmJobEvent),
 }
 
 impl Event {
@@ -87,6 +92,9 @@ impl Event {
             UserEvent::AGGREGATE => envelope.decode().map(Event::User),
             GroupEvent::AGGREGATE => envelope.decode().map(Event::Group),
             AdminsEvent::AGGREGATE => envelope.decode().map(Event::Admins),
+            AccountEvent::AGGREGATE => envelope.decode().map(Event::Account),
+            SlurmUserEvent::AGGREGATE => envelope.decode().map(Event::SlurmUser),
+            SlurmJobEvent::AGGREGATE => envelope.decode().map(Event::SlurmJob),
             other => Err(DecodeError::UnknownAggregate(other.to_string())),
         }
     }

@@ -7,7 +7,7 @@
 use schemars::{JsonSchema, schema_for};
 use serde_json::Value;
 
-use crate::{admins, course, group, user};
+use crate::{accounting, admins, course, group, user};
 
 /// `(event type, version, schema of its data)` for every event.
 pub fn all() -> Vec<(&'static str, u32, Value)> {
@@ -45,6 +45,16 @@ pub fn all() -> Vec<(&'static str, u32, Value)> {
         ("GroupUpdated", 1, of::<group::GroupUpdated>()),
         ("GroupDeleted", 1, of::<group::GroupDeleted>()),
         ("AdminReleased", 1, of::<admins::AdminReleased>()),
+        ("AccountOpened", 1, of::<accounting::AccountOpened>()),
+        ("AccountUpdated", 1, of::<accounting::AccountUpdated>()),
+        ("AllocationChanged", 1, of::<accounting::AllocationChanged>()),
+        ("UserJoinedAccount", 1, of::<accounting::UserJoinedAccount>()),
+        ("UserLeftAccount", 1, of::<accounting::UserLeftAccount>()),
+        ("SlurmUserAdded", 1, of::<accounting::SlurmUserAdded>()),
+        ("SlurmUserUpdated", 1, of::<accounting::SlurmUserUpdated>()),
+        ("SlurmJobRecorded", 1, of::<accounting::SlurmJobRecorded>()),
+        ("SlurmJobUpdated", 1, of::<accounting::SlurmJobUpdated>()),
+        ("SUCharged", 1, of::<accounting::SUCharged>()),
     ]
 }
 
@@ -108,6 +118,9 @@ mod tests {
             crate::UserEvent::TYPES,
             crate::GroupEvent::TYPES,
             crate::AdminsEvent::TYPES,
+            crate::AccountEvent::TYPES,
+            crate::SlurmUserEvent::TYPES,
+            crate::SlurmJobEvent::TYPES,
         ]
         .concat();
         names.sort();
@@ -148,6 +161,18 @@ mod tests {
             (
                 crate::AdminsEvent::TYPES,
                 schemars::schema_for!(crate::AdminsEvent),
+            ),
+            (
+                crate::AccountEvent::TYPES,
+                schemars::schema_for!(crate::AccountEvent),
+            ),
+            (
+                crate::SlurmUserEvent::TYPES,
+                schemars::schema_for!(crate::SlurmUserEvent),
+            ),
+            (
+                crate::SlurmJobEvent::TYPES,
+                schemars::schema_for!(crate::SlurmJobEvent),
             ),
         ] {
             let variants = serde_json::to_value(schema).unwrap().to_string();

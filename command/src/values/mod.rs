@@ -6,10 +6,15 @@
 //! downstream can hold it). A door only turns its request fields into these values and says
 //! an [`InvalidValue`] in its own words.
 
+mod accounting;
 mod course;
 mod identity;
 mod rule;
 
+pub use accounting::{
+    AccountDescription, AccountName, AccountType, AccountingEmail, ClusterName, INT_MAX, INT_MIN,
+    SlurmName, SlurmUsername, Su, UserMetadata, su_number, su_rounded,
+};
 pub use course::{CourseName, Dataset, Datasets, Description, GpuCount, ImageRef, Level};
 pub use identity::{
     Comment, Email, ExternalName, GroupDescription, GroupExtension, GroupName, LdapUid, Password,
