@@ -32,6 +32,8 @@ enum Command {
     Kubesim(kubesim::Args),
     /// Add a new token signing key; it signs once every process knows it.
     RotateTokenKey(Settings),
+    /// Charge the Slurm job that just ended (run from Slurm's epilogue).
+    Epilogue(gantry::epilogue::Args),
 }
 
 #[tokio::main]
@@ -43,6 +45,17 @@ async fn main() -> anyhow::Result<()> {
         Command::Work(s) => (s, Roles::WORK),
         Command::Dev(s) => (s, Roles::DEV),
         Command::Kubesim(args) => return Ok(kubesim::run(args).await?),
+        Command::Epilogue(args) => {
+            drop(logs);
+            match gantry::epilogue::run(args).await {
+                Ok(0) => return Ok(()),
+                Ok(code) => std::process::exit(code),
+                Err(e) => {
+                    eprintln!("gantry epilogue: {e:#}");
+                    std::process::exit(1)
+                }
+            }
+        }
         Command::RotateTokenKey(s) => {
             let kid = gantry::rotate_token_key(&s).await?;
             println!("{kid}");

@@ -4,6 +4,7 @@
 //! one query of the `projection` crate, and answers in its own envelope. Doors share only
 //! what is here: the request context, body reading, token checking, CORS and metrics.
 
+pub mod accounting;
 pub mod admin;
 pub mod auth;
 mod body;
@@ -55,6 +56,8 @@ pub struct App {
     pub read_your_writes: Duration,
     /// The course door's OAuth2 provider: its clients and code lifetime.
     pub oauth: oauth::OAuth,
+    /// The accounting door's aggregates and overdraft policy.
+    pub accounting: accounting::Ledger,
 }
 
 /// Why a write that also reads or stores something beside the log failed: the command
@@ -147,7 +150,9 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .unify()
         .or(studio::routes(app.clone()))
         .unify()
-        .or(edge::routes(app))
+        .or(edge::routes(app.clone()))
+        .unify()
+        .or(accounting::routes(app))
         .unify()
         .recover(|rejection| async move {
             fallback::recover(rejection)

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use events::{Envelope, Event};
 use futures::future::BoxFuture;
 
-use crate::{courses::CourseCatalogue, groups::GroupDirectory, users::UserDirectory};
+use crate::{accounting::AccountingLedger, courses::CourseCatalogue, groups::GroupDirectory, users::UserDirectory};
 
 /// One event of the log as a projection receives it: decoded, with its stream sequence.
 #[derive(Debug, Clone)]
@@ -56,6 +56,7 @@ pub fn registered() -> Vec<Arc<dyn Projection>> {
         Arc::new(CourseCatalogue),
         Arc::new(UserDirectory),
         Arc::new(GroupDirectory),
+        Arc::new(AccountingLedger),
     ]
 }
 

@@ -6,6 +6,14 @@ use super::rule::{Problem, Rule, text_value};
 /// The largest integer the accounting service's fields take (a PostgreSQL `integer`).
 pub const INT_MAX: i64 = i32::MAX as i64;
 pub const INT_MIN: i64 = i32::MIN as i64;
+/// The longest account name, type, description, username, email, cluster and Slurm name.
+pub const ACCOUNT_NAME_MAX: usize = 50;
+pub const ACCOUNT_TYPE_MAX: usize = 10;
+pub const ACCOUNT_DESCRIPTION_MAX: usize = 150;
+pub const SLURM_USERNAME_MAX: usize = 20;
+pub const ACCOUNTING_EMAIL_MAX: usize = 100;
+pub const CLUSTER_NAME_MAX: usize = 64;
+pub const SLURM_NAME_MAX: usize = 64;
 
 text_value!(
     /// An account's name (`accountname`).
@@ -13,7 +21,7 @@ text_value!(
     Rule {
         field: "accountname",
         min: 1,
-        max: 50,
+        max: ACCOUNT_NAME_MAX,
         allowed: None,
     }
 );
@@ -24,7 +32,7 @@ text_value!(
     Rule {
         field: "type",
         min: 1,
-        max: 10,
+        max: ACCOUNT_TYPE_MAX,
         allowed: None,
     }
 );
@@ -35,7 +43,7 @@ text_value!(
     Rule {
         field: "description",
         min: 1,
-        max: 150,
+        max: ACCOUNT_DESCRIPTION_MAX,
         allowed: None,
     }
 );
@@ -46,7 +54,7 @@ text_value!(
     Rule {
         field: "username",
         min: 1,
-        max: 20,
+        max: SLURM_USERNAME_MAX,
         allowed: Some((
             |c| c.is_ascii_alphanumeric() || "._-@+".contains(c),
             "/^[A-Za-z0-9._@+-]+$/"
@@ -71,7 +79,7 @@ text_value!(
     Rule {
         field: "email",
         min: 3,
-        max: 100,
+        max: ACCOUNTING_EMAIL_MAX,
         allowed: Some((|c| !c.is_whitespace(), "/^\\S+@\\S+$/")),
     }
 );
@@ -82,7 +90,7 @@ text_value!(
     Rule {
         field: "cluster",
         min: 1,
-        max: 64,
+        max: CLUSTER_NAME_MAX,
         allowed: Some((
             |c| c.is_ascii_alphanumeric() || c == '_' || c == '-',
             "/^[A-Za-z0-9_-]+$/"
@@ -96,7 +104,7 @@ text_value!(
     Rule {
         field: "partition",
         min: 1,
-        max: 64,
+        max: SLURM_NAME_MAX,
         allowed: Some((|c| !c.is_whitespace(), "/^\\S+$/")),
     }
 );

@@ -12,7 +12,8 @@ mod identity;
 mod rule;
 
 pub use accounting::{
-    AccountDescription, AccountName, AccountType, AccountingEmail, ClusterName, INT_MAX, INT_MIN,
+    ACCOUNT_DESCRIPTION_MAX, ACCOUNT_NAME_MAX, ACCOUNT_TYPE_MAX, ACCOUNTING_EMAIL_MAX,
+    CLUSTER_NAME_MAX, SLURM_NAME_MAX, SLURM_USERNAME_MAX, AccountDescription, AccountName, AccountType, AccountingEmail, ClusterName, INT_MAX, INT_MIN,
     SlurmName, SlurmUsername, Su, UserMetadata, su_number, su_rounded,
 };
 pub use course::{CourseName, Dataset, Datasets, Description, GpuCount, ImageRef, Level};
