@@ -137,7 +137,11 @@ impl App {
 
 /// Every door, with `GET /metrics`, CORS and the fallback for unknown paths.
 pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    // The accounting door answers OPTIONS itself (DRF's metadata) and lets CORS preflights
+    // through, so it comes before them.
     let doors = metrics::route()
+        .or(accounting::routes(app.clone()))
+        .unify()
         .or(cors::preflight().map(|r| metrics::unrouted(r, "preflight")))
         .unify()
         .or(admin::routes(app.clone()))
@@ -150,9 +154,7 @@ pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Inf
         .unify()
         .or(studio::routes(app.clone()))
         .unify()
-        .or(edge::routes(app.clone()))
-        .unify()
-        .or(accounting::routes(app))
+        .or(edge::routes(app))
         .unify()
         .recover(|rejection| async move {
             fallback::recover(rejection)

@@ -486,11 +486,12 @@ pub async fn list(
         let clause = match condition {
             Condition::Int(column, v) => {
                 params.push(Box::new(*v));
-                format!("t.{column} = ${n}")
+                // Some columns are `integer`: compare as `bigint`.
+                format!("t.{column} = ${n}::int8")
             }
             Condition::Text(column, v) => {
                 params.push(Box::new(v.clone()));
-                format!("t.{column} = ${n}")
+                format!("t.{column} = ${n}::text")
             }
             Condition::Between(column, from, to) => {
                 params.push(Box::new(*from));

@@ -273,7 +273,8 @@ impl Read {
 
 /// The fields of a body. An empty body has none.
 pub fn body(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value>, AccountingError> {
-    let content_type = content_type.unwrap_or_default().trim().to_ascii_lowercase();
+    let original = content_type.unwrap_or_default().trim();
+    let content_type = original.to_ascii_lowercase();
     if body.trim_ascii().is_empty() {
         return Ok(Map::new());
     }
@@ -282,9 +283,15 @@ pub fn body(content_type: Option<&str>, body: &[u8]) -> Result<Map<String, Value
             .map_err(|e| AccountingError::bad_request(format!("Form parse error - {e}")))?;
         form(pairs)
     } else if content_type.starts_with("multipart/form-data") {
-        let boundary = content_type
+        // The boundary keeps its case.
+        let boundary = original
             .split(';')
-            .filter_map(|p| p.trim().strip_prefix("boundary="))
+            .filter_map(|p| {
+                let p = p.trim();
+                p.get(..9)
+                    .filter(|k| k.eq_ignore_ascii_case("boundary="))
+                    .map(|_| &p[9..])
+            })
             .next()
             .map(|b| b.trim_matches('"').to_string())
             .ok_or_else(|| {

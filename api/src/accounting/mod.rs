@@ -229,6 +229,22 @@ pub enum Resource {
 const COLLECTION_ALLOW: &str = "GET, POST, HEAD, OPTIONS";
 const ITEM_ALLOW: &str = "GET, PATCH, HEAD, OPTIONS";
 
+/// Passes every request but a CORS preflight (an OPTIONS with
+/// `Access-Control-Request-Method`), which the server's preflight answers; any other OPTIONS
+/// is DRF's metadata request.
+fn not_preflight() -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
+    warp::method()
+        .and(context::header_text("access-control-request-method"))
+        .and_then(|method: Method, requested: Option<String>| async move {
+            if method == Method::OPTIONS && requested.is_some() {
+                Err(warp::reject::not_found())
+            } else {
+                Ok(())
+            }
+        })
+        .untuple_one()
+}
+
 pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
     let app = warp::any().map(move || app.clone());
     let ctx = |route| context::request_context("accounting", route);
@@ -286,7 +302,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         },
     );
 
-    root.or(collection("jobs", Resource::Jobs, "/accounting/jobs/"))
+    let routes = root
+        .or(collection("jobs", Resource::Jobs, "/accounting/jobs/"))
         .unify()
         .or(item("jobs", Resource::Jobs, "/accounting/jobs/:id/"))
         .unify()
@@ -309,8 +326,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .or(credentials)
         .unify()
         .or(not_found)
-        .unify()
-        .boxed()
+        .unify();
+    not_preflight().and(routes).boxed()
 }
 
 fn into_response(result: Result<Response, AccountingError>) -> Response {
