@@ -5,6 +5,7 @@
 //! share nothing in memory but what [`start`] wires together in one process.
 
 pub mod admin_tools;
+pub mod epilogue;
 pub mod settings;
 pub mod telemetry;
 
@@ -167,6 +168,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Backends> {
         .await
         .with_context(|| format!("cannot reach NATS at {}", settings.nats_url))?;
     let window = Duration::from_secs(settings.duplicate_window_secs.max(1));
+    let charges_client = nats.clone();
     let store = JetStreamStore::open(nats, instance, window)
         .await
         .with_context(|| {
@@ -277,9 +279,21 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
                 Clients::parse(settings.oauth_clients.as_deref())?,
                 Duration::from_millis(settings.oauth_code_ttl_ms),
             ),
+            accounting: api::accounting::Ledger::new(&store, settings.refuse_overdraft()),
         });
         bootstrap_admin(&app, settings).await?;
         tasks.spawn(reload_token_keys(app.clone(), stop.clone()));
+        let charges = api::accounting::charge::serve(
+            app.clone(),
+            charges_client,
+            instance.to_string(),
+            stop_doors.clone().cancelled_owned(),
+        );
+        tasks.spawn(async move {
+            if let Err(e) = charges.await {
+                warn!(error = %e, "the accounting charge service stopped");
+            }
+        });
         let listener = tokio::net::TcpListener::bind(settings.http_addr)
             .await
             .with_context(|| format!("cannot listen on {}", settings.http_addr))?;

@@ -41,17 +41,33 @@ enum Command {
         #[command(subcommand)]
         command: admin_tools::AuditCommand,
     },
+    /// Charge the Slurm job that just ended (run from Slurm's epilogue).
+    Epilogue(gantry::epilogue::Args),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let command = Cli::parse().command;
+    // The epilogue speaks in one line per outcome on stderr (slurmd's log), without the
+    // service's log lines.
+    if let Command::Epilogue(args) = command {
+        match gantry::epilogue::run(args).await {
+            Ok(0) => return Ok(()),
+            Ok(code) => std::process::exit(code),
+            Err(e) => {
+                eprintln!("gantry epilogue: {e:#}");
+                std::process::exit(1)
+            }
+        }
+    }
     let logs = gantry::telemetry::init();
-    let (settings, roles) = match Cli::parse().command {
+    let (settings, roles) = match command {
         Command::Serve(s) => (s, Roles::SERVE),
         Command::Project(s) => (s, Roles::PROJECT),
         Command::Work(s) => (s, Roles::WORK),
         Command::Dev(s) => (s, Roles::DEV),
         Command::Kubesim(args) => return Ok(kubesim::run(args).await?),
+        Command::Epilogue(_) => return Ok(()),
         Command::RotateTokenKey(s) => {
             let kid = gantry::rotate_token_key(&s).await?;
             println!("{kid}");

@@ -66,9 +66,23 @@ pub struct Settings {
     /// How long an authorization code of the login form may be exchanged.
     #[arg(long, env = "GANTRY_OAUTH_CODE_TTL_MS", default_value_t = 60_000)]
     pub oauth_code_ttl_ms: u64,
+    /// Account types (comma separated, e.g. `FCA,ICA`) that refuse new jobs at the
+    /// accounting door once their balance is 0 or less; the others may go negative.
+    #[arg(long, env = "GANTRY_ACCOUNTING_REFUSE_OVERDRAFT", default_value = "")]
+    pub accounting_refuse_overdraft: String,
 }
 
 impl Settings {
+    /// The account types of `GANTRY_ACCOUNTING_REFUSE_OVERDRAFT`.
+    pub fn refuse_overdraft(&self) -> Vec<String> {
+        self.accounting_refuse_overdraft
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The instance name goes into NATS subjects and SQL identifiers: keep it plain.
     pub fn validate(&self) -> anyhow::Result<()> {
         let name = &self.instance;

@@ -4,6 +4,7 @@
 //! one query of the `projection` crate, and answers in its own envelope. Doors share only
 //! what is here: the request context, body reading, token checking, CORS and metrics.
 
+pub mod accounting;
 pub mod admin;
 pub mod auth;
 mod body;
@@ -60,6 +61,8 @@ pub struct App {
     pub read_your_writes: Duration,
     /// The course door's OAuth2 provider: its clients and code lifetime.
     pub oauth: oauth::OAuth,
+    /// The accounting door's aggregates and overdraft policy.
+    pub accounting: accounting::Ledger,
 }
 
 /// Why a write that also reads or stores something beside the log failed: the command
@@ -139,7 +142,11 @@ impl App {
 
 /// Every door, with `GET /metrics`, CORS and the fallback for unknown paths.
 pub fn routes(app: Arc<App>) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    // The accounting door answers OPTIONS itself (DRF's metadata) and lets CORS preflights
+    // through, so it comes before them.
     let doors = metrics::route()
+        .or(accounting::routes(app.clone()))
+        .unify()
         .or(cors::preflight().map(|r| metrics::unrouted(r, "preflight")))
         .unify()
         .or(admin::routes(app.clone()))

@@ -4,8 +4,10 @@
 //! - `catchup` fills a fresh instance's event stream and times the projector catching up.
 //! - `pgbench` and `jetstream` measure the raw baselines beside which `table` sets Gantry's
 //!   figures.
+//! - `accounting` drives the accounting door's charges (NATS and HTTP PATCH) and job reads.
 //! - `cleanup` removes an instance's stream and schema.
 
+mod accounting;
 mod baseline;
 mod catchup;
 mod conn;
@@ -45,6 +47,9 @@ enum Command {
     /// Gantry's figures beside the baselines, with ratios and targets (exits 2 when a target
     /// is missed or a figure is missing).
     Table(table::Args),
+    /// Charges through the epilogue's NATS subject and HTTP PATCH, then job reads, against a
+    /// running Gantry; checks the balances at the end.
+    Accounting(accounting::Args),
     /// Delete an instance's JetStream stream and PostgreSQL schema.
     Cleanup(instance::Args),
 }
@@ -74,6 +79,7 @@ async fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(2),
             Err(e) => Err(e),
         },
+        Command::Accounting(args) => accounting::run(args, &summary).await,
         Command::Cleanup(args) => instance::run(args).await,
     };
     match result {

@@ -5,6 +5,7 @@
 //! and append the resulting event with the aggregate's last stream sequence as the expected
 //! one. Invariants live in `decide` and nowhere else.
 
+pub mod account;
 pub mod actor;
 pub mod admins;
 mod aggregate;
@@ -18,6 +19,8 @@ pub mod job;
 pub mod log;
 pub mod password;
 mod repository;
+pub mod slurm_job;
+pub mod slurm_user;
 mod store;
 pub mod user;
 pub mod values;

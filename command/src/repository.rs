@@ -140,13 +140,27 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// A command that carries an idempotency key already recorded on this aggregate
     /// appends nothing and answers with the original event's sequence, or
     /// [`CommandError::KeyReused`] when the key came with another command.
-    #[tracing::instrument(skip_all, fields(aggregate = A::Event::AGGREGATE, aggregate_id = id, request_id = %ctx.request_id))]
     pub async fn execute(
         &self,
         id: &str,
         command: &A::Command,
         ctx: &Context,
     ) -> Result<Outcome, CommandError> {
+        self.execute_decided(id, command, ctx)
+            .await
+            .map(|(outcome, _)| outcome)
+    }
+
+    /// As [`Repository::execute`], also answering the event this command appended (`None`
+    /// when it appended nothing): what a caller reports of its own write, such as the units
+    /// a charge moved, without reading the log again.
+    #[tracing::instrument(skip_all, fields(aggregate = A::Event::AGGREGATE, aggregate_id = id, request_id = %ctx.request_id))]
+    pub async fn execute_decided(
+        &self,
+        id: &str,
+        command: &A::Command,
+        ctx: &Context,
+    ) -> Result<(Outcome, Option<A::Event>), CommandError> {
         let digest = ctx.idempotency_key.as_ref().map(|_| digest(command));
         let slot = self.slot(id);
         let mut slot = slot.lock().await;
@@ -165,10 +179,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     seq = seen.seq,
                     "repeated request: answered from the original event"
                 );
-                return Ok(Outcome {
-                    seq: seen.seq,
-                    appended: false,
-                });
+                return Ok((
+                    Outcome {
+                        seq: seen.seq,
+                        appended: false,
+                    },
+                    None,
+                ));
             }
             let event = match slot.state.decide(command) {
                 Ok(Some(event)) => event,
@@ -178,10 +195,10 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     fresh = true;
                     match slot.state.decide(command)? {
                         Some(event) => event,
-                        None => return Ok(self.unchanged(&slot)),
+                        None => return Ok((self.unchanged(&slot), None)),
                     }
                 }
-                Ok(None) => return Ok(self.unchanged(&slot)),
+                Ok(None) => return Ok((self.unchanged(&slot), None)),
                 Err(e) => return Err(e.into()),
             };
             let meta = Meta {
@@ -207,10 +224,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 Ok(appended) if appended.duplicate => {
                     // JetStream already holds this message id: the same request won a race
                     // elsewhere. Our state is behind; the next command catches up.
-                    return Ok(Outcome {
-                        seq: appended.seq,
-                        appended: false,
-                    });
+                    return Ok((
+                        Outcome {
+                            seq: appended.seq,
+                            appended: false,
+                        },
+                        None,
+                    ));
                 }
                 Ok(appended) => {
                     debug!(seq = appended.seq, event = %envelope.event_type, "appended");
@@ -218,10 +238,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                         .increment(1);
                     slot.apply(appended.seq, &event, &envelope.meta);
                     slot.current = true;
-                    return Ok(Outcome {
-                        seq: appended.seq,
-                        appended: true,
-                    });
+                    return Ok((
+                        Outcome {
+                            seq: appended.seq,
+                            appended: true,
+                        },
+                        Some(event),
+                    ));
                 }
                 Err(StoreError::WrongLastSequence) => {
                     debug!(attempt, "another writer was first; deciding again");

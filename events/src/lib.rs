@@ -6,6 +6,7 @@
 //! upcasters that turn an older schema version of an event into the current one, so that the
 //! command side, the projections and the workers all read the log the same way.
 
+pub mod accounting;
 pub mod admins;
 pub mod cluster;
 pub mod course;
@@ -18,6 +19,7 @@ pub mod schema;
 pub mod upcast;
 pub mod user;
 
+pub use accounting::{AccountEvent, SlurmJobEvent, SlurmUserEvent};
 pub use admins::AdminsEvent;
 pub use cluster::ClusterEvent;
 pub use course::CourseEvent;
@@ -86,6 +88,9 @@ pub enum Event {
     Job(JobEvent),
     Images(ImagesEvent),
     Cluster(ClusterEvent),
+    Account(AccountEvent),
+    SlurmUser(SlurmUserEvent),
+    SlurmJob(SlurmJobEvent),
 }
 
 impl Event {
@@ -99,6 +104,9 @@ impl Event {
             JobEvent::AGGREGATE => envelope.decode().map(Event::Job),
             ImagesEvent::AGGREGATE => envelope.decode().map(Event::Images),
             ClusterEvent::AGGREGATE => envelope.decode().map(Event::Cluster),
+            AccountEvent::AGGREGATE => envelope.decode().map(Event::Account),
+            SlurmUserEvent::AGGREGATE => envelope.decode().map(Event::SlurmUser),
+            SlurmJobEvent::AGGREGATE => envelope.decode().map(Event::SlurmJob),
             other => Err(DecodeError::UnknownAggregate(other.to_string())),
         }
     }

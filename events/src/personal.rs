@@ -24,7 +24,10 @@ use std::{future::Future, pin::Pin};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::{AdminsEvent, CourseEvent, DomainEvent, Envelope, GroupEvent, UserEvent};
+use crate::{
+    AccountEvent, AdminsEvent, CourseEvent, DomainEvent, Envelope, GroupEvent, SlurmJobEvent,
+    SlurmUserEvent, UserEvent,
+};
 
 /// What starts a sealed value, with the version of its format.
 pub const SEALED_PREFIX: &str = "sealed:v1:";
@@ -37,6 +40,9 @@ pub fn personal_fields(aggregate: &str, event_type: &str) -> &'static [&'static 
         GroupEvent::AGGREGATE => GroupEvent::personal_fields(event_type),
         AdminsEvent::AGGREGATE => AdminsEvent::personal_fields(event_type),
         // Job, image and cluster events hold no personal field.
+        AccountEvent::AGGREGATE => AccountEvent::personal_fields(event_type),
+        SlurmUserEvent::AGGREGATE => SlurmUserEvent::personal_fields(event_type),
+        SlurmJobEvent::AGGREGATE => SlurmJobEvent::personal_fields(event_type),
         _ => &[],
     }
 }

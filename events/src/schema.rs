@@ -7,7 +7,7 @@
 use schemars::{JsonSchema, schema_for};
 use serde_json::Value;
 
-use crate::{admins, cluster, course, group, images, job, user};
+use crate::{accounting, admins, cluster, course, group, images, job, user};
 
 /// `(event type, version, schema of its data)` for every event.
 pub fn all() -> Vec<(&'static str, u32, Value)> {
@@ -58,6 +58,24 @@ pub fn all() -> Vec<(&'static str, u32, Value)> {
         ("NodeRemoved", 1, of::<cluster::NodeRemoved>()),
         ("DatasetObserved", 1, of::<cluster::DatasetObserved>()),
         ("DatasetRemoved", 1, of::<cluster::DatasetRemoved>()),
+        ("AccountOpened", 1, of::<accounting::AccountOpened>()),
+        ("AccountUpdated", 1, of::<accounting::AccountUpdated>()),
+        (
+            "AllocationChanged",
+            1,
+            of::<accounting::AllocationChanged>(),
+        ),
+        (
+            "UserJoinedAccount",
+            1,
+            of::<accounting::UserJoinedAccount>(),
+        ),
+        ("UserLeftAccount", 1, of::<accounting::UserLeftAccount>()),
+        ("SlurmUserAdded", 1, of::<accounting::SlurmUserAdded>()),
+        ("SlurmUserUpdated", 1, of::<accounting::SlurmUserUpdated>()),
+        ("SlurmJobRecorded", 1, of::<accounting::SlurmJobRecorded>()),
+        ("SlurmJobUpdated", 1, of::<accounting::SlurmJobUpdated>()),
+        ("SUCharged", 1, of::<accounting::SUCharged>()),
     ]
 }
 
@@ -124,6 +142,9 @@ mod tests {
             crate::JobEvent::TYPES,
             crate::ImagesEvent::TYPES,
             crate::ClusterEvent::TYPES,
+            crate::AccountEvent::TYPES,
+            crate::SlurmUserEvent::TYPES,
+            crate::SlurmJobEvent::TYPES,
         ]
         .concat();
         names.sort();
@@ -165,7 +186,10 @@ mod tests {
                 crate::AdminsEvent::TYPES,
                 schemars::schema_for!(crate::AdminsEvent),
             ),
-            (crate::JobEvent::TYPES, schemars::schema_for!(crate::JobEvent)),
+            (
+                crate::JobEvent::TYPES,
+                schemars::schema_for!(crate::JobEvent),
+            ),
             (
                 crate::ImagesEvent::TYPES,
                 schemars::schema_for!(crate::ImagesEvent),
@@ -173,6 +197,18 @@ mod tests {
             (
                 crate::ClusterEvent::TYPES,
                 schemars::schema_for!(crate::ClusterEvent),
+            ),
+            (
+                crate::AccountEvent::TYPES,
+                schemars::schema_for!(crate::AccountEvent),
+            ),
+            (
+                crate::SlurmUserEvent::TYPES,
+                schemars::schema_for!(crate::SlurmUserEvent),
+            ),
+            (
+                crate::SlurmJobEvent::TYPES,
+                schemars::schema_for!(crate::SlurmJobEvent),
             ),
         ] {
             let variants = serde_json::to_value(schema).unwrap().to_string();

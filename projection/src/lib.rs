@@ -11,15 +11,19 @@
 //! hashes, [`personal`] the store of the
 //! keys that seal personal data in the log, and [`token_keys`] the keys that sign tokens:
 //! none is a read model, nothing the log can rebuild; nor are [`oauth_codes`], the course
-//! door's OAuth2 codes, and [`studio`], the studio door's one-time codes and outbox.
+//! door's OAuth2 codes, and [`studio`], the studio door's one-time codes and outbox, and
+//! [`epilogue_credentials`], the tokens of Slurm clusters' epilogues. [`accounting`] is the
+//! accounting door's ledger (accounts, balances, users, Slurm jobs).
 
 pub mod access;
+pub mod accounting;
 pub mod audit;
 pub mod checkpoint;
 pub mod cluster;
 pub mod courses;
 pub mod credentials;
 mod db;
+pub mod epilogue_credentials;
 pub mod groups;
 pub mod health;
 pub mod images;

@@ -13,8 +13,8 @@ use events::{Envelope, Event};
 use futures::future::BoxFuture;
 
 use crate::{
-    cluster::ClusterView, courses::CourseCatalogue, groups::GroupDirectory, images::ImageCatalogue,
-    jobs::JobList, users::UserDirectory,
+    accounting::AccountingLedger, cluster::ClusterView, courses::CourseCatalogue,
+    groups::GroupDirectory, images::ImageCatalogue, jobs::JobList, users::UserDirectory,
 };
 
 /// One event of the log as a projection receives it: decoded, with its stream sequence.
@@ -62,6 +62,7 @@ pub fn registered() -> Vec<Arc<dyn Projection>> {
         Arc::new(JobList),
         Arc::new(ImageCatalogue),
         Arc::new(ClusterView),
+        Arc::new(AccountingLedger),
     ]
 }
 

@@ -45,6 +45,7 @@ enum Door {
     Edge,
     Studio,
     Gantry,
+    Accounting,
     Metrics,
 }
 
@@ -56,6 +57,7 @@ impl Door {
             Door::Edge => "Edge AI platform",
             Door::Studio => "Machine-learning studio",
             Door::Gantry => "Gantry admin",
+            Door::Accounting => "Slurm allocation accounting",
             Door::Metrics => "Gantry metrics",
         }
     }
@@ -82,6 +84,7 @@ impl Door {
             }
             Door::Edge => body["code"] == status && body["message"].is_string(),
             Door::Studio => body["detail"].is_string(),
+            Door::Accounting => body["success"] == false && body["error"] == "Not authorized.",
             Door::Metrics => true,
         };
         assert!(ok, "{what}: {status} {body} is not the door's envelope");
@@ -162,7 +165,12 @@ fn table() -> Vec<Row> {
             .on(Resource::User),
         // A job of nobody: any user gets past the token check (the owner rule is the
         // jobs test's).
-        row(Courses, "DELETE", "/v1/job/delete/00000000-0000-4000-8000-000000000000", User),
+        row(
+            Courses,
+            "DELETE",
+            "/v1/job/delete/00000000-0000-4000-8000-000000000000",
+            User,
+        ),
         row(Courses, "GET", "/v1/datasets", User),
         row(Courses, "GET", "/v1/images", User),
         row(Courses, "POST", "/v1/images", Admin).body(json!({"image": "nvidia/digits:6.0"})),
@@ -278,6 +286,20 @@ fn table() -> Vec<Row> {
             Admin,
         )
         .on(Resource::User),
+        row(Accounting, "GET", "/accounting/", User),
+        row(Accounting, "GET", "/accounting/jobs/", User),
+        row(Accounting, "POST", "/accounting/jobs/", Admin).body(json!({"jobslurmid": 1})),
+        row(Accounting, "GET", "/accounting/jobs/1/", User),
+        row(Accounting, "PATCH", "/accounting/jobs/1/", Admin).body(json!({"amount": 1})),
+        row(Accounting, "GET", "/accounting/users/", User),
+        row(Accounting, "POST", "/accounting/users/", Admin).body(json!({"username": "x"})),
+        row(Accounting, "GET", "/accounting/users/1/", User),
+        row(Accounting, "PATCH", "/accounting/users/1/", Admin).body(json!({"usermetadata": "m"})),
+        row(Accounting, "GET", "/accounting/accounts/", User),
+        row(Accounting, "POST", "/accounting/accounts/", Admin).body(json!({"accountname": "x"})),
+        row(Accounting, "GET", "/accounting/accounts/1/", User),
+        row(Accounting, "PATCH", "/accounting/accounts/1/", Admin).body(json!({"type": "ICA"})),
+        row(Accounting, "POST", "/accounting/credentials/", Admin).body(json!({"cluster": "brc"})),
         row(Metrics, "GET", "/metrics", Open),
     ]
 }

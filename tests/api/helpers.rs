@@ -39,6 +39,7 @@ pub fn settings(instance: &str) -> Settings {
         shutdown_grace_ms: 30_000,
         oauth_clients: None,
         oauth_code_ttl_ms: 60_000,
+        accounting_refuse_overdraft: String::new(),
     }
 }
 

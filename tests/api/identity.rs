@@ -417,6 +417,7 @@ async fn an_instance_that_kept_hashes_in_its_read_model_logs_in_after_the_upgrad
              DROP TABLE studio_codes;
              DROP TABLE outbox;
              DROP TABLE projection_rebuild;
+             DROP TABLE epilogue_credentials;
              DELETE FROM refinery_schema_history WHERE version >= 3;",
         )
         .await

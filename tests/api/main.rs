@@ -1,5 +1,6 @@
 //! End-to-end tests over HTTP against the real NATS JetStream and PostgreSQL.
 
+mod accounting;
 mod audit;
 mod authorization;
 mod core;

@@ -6,10 +6,17 @@
 //! downstream can hold it). A door only turns its request fields into these values and says
 //! an [`InvalidValue`] in its own words.
 
+mod accounting;
 mod course;
 mod identity;
 mod rule;
 
+pub use accounting::{
+    ACCOUNT_DESCRIPTION_MAX, ACCOUNT_NAME_MAX, ACCOUNT_TYPE_MAX, ACCOUNTING_EMAIL_MAX,
+    AccountDescription, AccountName, AccountType, AccountingEmail, CLUSTER_NAME_MAX, ClusterName,
+    INT_MAX, INT_MIN, SLURM_NAME_MAX, SLURM_USERNAME_MAX, SlurmName, SlurmUsername, Su,
+    UserMetadata, su_number, su_rounded,
+};
 pub use course::{CourseName, Dataset, Datasets, Description, GpuCount, ImageRef, Level};
 pub use identity::{
     Comment, Email, ExternalName, GroupDescription, GroupExtension, GroupName, LdapUid, Password,

@@ -1,0 +1,800 @@
+//! The accounting ledger read model: accounts with their balance, accounting users, Slurm
+//! jobs with their amount, memberships, and the integer ids of partition and QOS names; and
+//! the queries of the accounting door.
+//!
+//! Decisions recorded here:
+//! - Integer ids (`accountid`, `userid`, `jobnumber`) are the stream sequence of the event
+//!   that made the row, so a rebuild gives every row the id it had.
+//! - Partition and QOS names get ids 1, 2, 3 … per kind in the order the log first names
+//!   them: stable under a rebuild, and small enough for the door's `qos` range.
+//! - The balance is folded here: `charged_hundredths` is Σ `SUCharged` of the account, and
+//!   balance = allocation × 100 − charged. A batch adds each account's charges with one
+//!   statement, so a thousand charges against one account cost one row update per batch.
+//! - A user becomes a member of an account when a job of theirs is recorded under it.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use events::{
+    AccountEvent, DomainEvent, Event, SlurmJobEvent, SlurmUserEvent,
+    accounting::{SlurmJobRecorded, SlurmJobUpdated},
+};
+use futures::future::BoxFuture;
+use tokio_postgres::types::ToSql;
+
+use crate::{
+    DbError, Pool,
+    registry::{Applied, Projection, Tx},
+};
+
+pub struct AccountingLedger;
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS acct_account (
+        account_id         text PRIMARY KEY,
+        number             bigint NOT NULL UNIQUE,
+        name               text NOT NULL,
+        allocation         bigint NOT NULL,
+        charged_hundredths bigint NOT NULL DEFAULT 0,
+        account_type       text NOT NULL,
+        description        text NOT NULL,
+        created_at         timestamptz NOT NULL,
+        updated_at         timestamptz NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS acct_account_name ON acct_account (name);
+    CREATE TABLE IF NOT EXISTS acct_user (
+        user_id    text PRIMARY KEY,
+        number     bigint NOT NULL UNIQUE,
+        username   text NOT NULL UNIQUE,
+        metadata   text NOT NULL,
+        email      text NOT NULL,
+        ldap_uid   text NOT NULL,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS acct_member (
+        account_id text NOT NULL,
+        user_id    text NOT NULL,
+        PRIMARY KEY (account_id, user_id)
+    );
+    CREATE INDEX IF NOT EXISTS acct_member_user ON acct_member (user_id);
+    CREATE TABLE IF NOT EXISTS acct_job (
+        job_id            text PRIMARY KEY,
+        number            bigint NOT NULL UNIQUE,
+        cluster           text NOT NULL,
+        slurm_job_id      bigint NOT NULL,
+        user_id           text NOT NULL,
+        account_id        text NOT NULL,
+        submit            timestamptz NOT NULL,
+        start_at          timestamptz,
+        end_at            timestamptz,
+        status            integer NOT NULL,
+        partition         integer NOT NULL,
+        qos               integer NOT NULL,
+        amount_hundredths bigint NOT NULL DEFAULT 0,
+        created_at        timestamptz NOT NULL,
+        updated_at        timestamptz NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS acct_job_slurm ON acct_job (slurm_job_id);
+    CREATE INDEX IF NOT EXISTS acct_job_account ON acct_job (account_id);
+    CREATE INDEX IF NOT EXISTS acct_job_user ON acct_job (user_id);
+    CREATE TABLE IF NOT EXISTS acct_name (
+        kind text NOT NULL,
+        name text NOT NULL,
+        id   integer NOT NULL,
+        PRIMARY KEY (kind, name),
+        UNIQUE (kind, id)
+    );";
+
+impl Projection for AccountingLedger {
+    fn name(&self) -> &'static str {
+        "accounting_ledger"
+    }
+
+    fn aggregates(&self) -> &'static [&'static str] {
+        &[
+            AccountEvent::AGGREGATE,
+            SlurmUserEvent::AGGREGATE,
+            SlurmJobEvent::AGGREGATE,
+        ]
+    }
+
+    fn schema(&self) -> &'static str {
+        SCHEMA
+    }
+
+    fn apply<'a>(
+        &'a self,
+        tx: &'a Tx<'a>,
+        events: &'a [Applied],
+    ) -> BoxFuture<'a, Result<(), tokio_postgres::Error>> {
+        Box::pin(apply_batch(tx, events))
+    }
+}
+
+/// The kinds of named things that get integer ids.
+pub const PARTITION: &str = "partition";
+pub const QOS: &str = "qos";
+
+const NAME_ID: &str = "
+    WITH new AS (
+        INSERT INTO acct_name (kind, name, id)
+        SELECT $1, $2, coalesce(max(id), 0) + 1 FROM acct_name WHERE kind = $1
+        ON CONFLICT (kind, name) DO NOTHING
+        RETURNING id)
+    SELECT id FROM new UNION ALL SELECT id FROM acct_name WHERE kind = $1 AND name = $2";
+
+async fn name_id(tx: &Tx<'_>, kind: &str, name: &str) -> Result<i32, tokio_postgres::Error> {
+    let statement = tx.prepare_cached(NAME_ID).await?;
+    let row = tx.query_one(&statement, &[&kind, &name]).await?;
+    Ok(row.get(0))
+}
+
+async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgres::Error> {
+    // Charges are summed per account and their jobs' totals kept per job, then written
+    // once; they never need a row written earlier in the same batch to exist first,
+    // because every other event is written as it comes, before them.
+    let mut charged: HashMap<&str, i64> = HashMap::new();
+    let mut totals: HashMap<&str, (i64, DateTime<Utc>)> = HashMap::new();
+    for applied in events {
+        let at = applied.envelope.meta.occurred_at;
+        let id = applied.envelope.aggregate_id.as_str();
+        let seq = applied.seq as i64;
+        match &applied.event {
+            Event::Account(event) => account(tx, id, seq, at, event).await?,
+            Event::SlurmUser(event) => slurm_user(tx, id, seq, at, event).await?,
+            Event::SlurmJob(SlurmJobEvent::SlurmJobRecorded(job)) => {
+                record_job(tx, id, seq, at, job).await?
+            }
+            Event::SlurmJob(SlurmJobEvent::SlurmJobUpdated(changes)) => {
+                update_job(tx, id, at, changes).await?
+            }
+            Event::SlurmJob(SlurmJobEvent::SUCharged(charge)) => {
+                *charged.entry(charge.account_id.as_str()).or_default() += charge.su_hundredths;
+                totals.insert(id, (charge.total_hundredths, at));
+            }
+            _ => {}
+        }
+    }
+    if !charged.is_empty() {
+        let (accounts, sums): (Vec<&str>, Vec<i64>) = charged.into_iter().unzip();
+        let statement = tx
+            .prepare_cached(
+                "UPDATE acct_account a SET charged_hundredths = a.charged_hundredths + t.sum
+                 FROM UNNEST($1::text[], $2::int8[]) AS t(id, sum) WHERE a.account_id = t.id",
+            )
+            .await?;
+        tx.execute(&statement, &[&accounts, &sums]).await?;
+    }
+    if !totals.is_empty() {
+        let mut jobs = Vec::new();
+        let mut amounts = Vec::new();
+        let mut ats = Vec::new();
+        for (job, (total, at)) in totals {
+            jobs.push(job);
+            amounts.push(total);
+            ats.push(at);
+        }
+        let statement = tx
+            .prepare_cached(
+                "UPDATE acct_job j SET amount_hundredths = t.amount, updated_at = t.at
+                 FROM UNNEST($1::text[], $2::int8[], $3::timestamptz[]) AS t(id, amount, at)
+                 WHERE j.job_id = t.id",
+            )
+            .await?;
+        tx.execute(&statement, &[&jobs, &amounts, &ats]).await?;
+    }
+    Ok(())
+}
+
+async fn exec(
+    tx: &Tx<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let statement = tx.prepare_cached(sql).await?;
+    tx.execute(&statement, params).await
+}
+
+async fn account(
+    tx: &Tx<'_>,
+    id: &str,
+    seq: i64,
+    at: DateTime<Utc>,
+    event: &AccountEvent,
+) -> Result<(), tokio_postgres::Error> {
+    match event {
+        AccountEvent::AccountOpened(o) => {
+            exec(
+                tx,
+                "INSERT INTO acct_account (account_id, number, name, allocation, account_type,
+                     description, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (account_id) DO NOTHING",
+                &[
+                    &id,
+                    &seq,
+                    &o.name,
+                    &o.allocation,
+                    &o.account_type,
+                    &o.description,
+                    &at,
+                ],
+            )
+            .await?;
+        }
+        AccountEvent::AccountUpdated(u) => {
+            exec(
+                tx,
+                "UPDATE acct_account SET name = coalesce($2, name),
+                     account_type = coalesce($3, account_type),
+                     description = coalesce($4, description), updated_at = $5
+                 WHERE account_id = $1",
+                &[&id, &u.name, &u.account_type, &u.description, &at],
+            )
+            .await?;
+        }
+        AccountEvent::AllocationChanged(c) => {
+            exec(
+                tx,
+                "UPDATE acct_account SET allocation = $2, updated_at = $3 WHERE account_id = $1",
+                &[&id, &c.allocation, &at],
+            )
+            .await?;
+        }
+        AccountEvent::UserJoinedAccount(j) => {
+            exec(
+                tx,
+                "INSERT INTO acct_member (account_id, user_id) SELECT $1, u FROM UNNEST($2::text[]) u
+                 ON CONFLICT DO NOTHING",
+                &[&id, &j.users],
+            )
+            .await?;
+            touch_account(tx, id, at).await?;
+        }
+        AccountEvent::UserLeftAccount(l) => {
+            exec(
+                tx,
+                "DELETE FROM acct_member WHERE account_id = $1 AND user_id = ANY($2::text[])",
+                &[&id, &l.users],
+            )
+            .await?;
+            touch_account(tx, id, at).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn touch_account(
+    tx: &Tx<'_>,
+    id: &str,
+    at: DateTime<Utc>,
+) -> Result<u64, tokio_postgres::Error> {
+    exec(
+        tx,
+        "UPDATE acct_account SET updated_at = $2 WHERE account_id = $1",
+        &[&id, &at],
+    )
+    .await
+}
+
+async fn slurm_user(
+    tx: &Tx<'_>,
+    id: &str,
+    seq: i64,
+    at: DateTime<Utc>,
+    event: &SlurmUserEvent,
+) -> Result<(), tokio_postgres::Error> {
+    match event {
+        SlurmUserEvent::SlurmUserAdded(a) => {
+            exec(
+                tx,
+                "INSERT INTO acct_user (user_id, number, username, metadata, email, ldap_uid,
+                     created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (user_id) DO NOTHING",
+                &[
+                    &id,
+                    &seq,
+                    &a.username,
+                    &a.metadata,
+                    &a.email,
+                    &a.ldap_uid,
+                    &at,
+                ],
+            )
+            .await?;
+        }
+        SlurmUserEvent::SlurmUserUpdated(u) => {
+            exec(
+                tx,
+                "UPDATE acct_user SET metadata = coalesce($2, metadata),
+                     email = coalesce($3, email), ldap_uid = coalesce($4, ldap_uid),
+                     updated_at = $5
+                 WHERE user_id = $1",
+                &[&id, &u.metadata, &u.email, &u.ldap_uid, &at],
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn record_job(
+    tx: &Tx<'_>,
+    id: &str,
+    seq: i64,
+    at: DateTime<Utc>,
+    job: &SlurmJobRecorded,
+) -> Result<(), tokio_postgres::Error> {
+    let partition = name_id(tx, PARTITION, &job.partition).await?;
+    let qos = name_id(tx, QOS, &job.qos).await?;
+    exec(
+        tx,
+        "INSERT INTO acct_job (job_id, number, cluster, slurm_job_id, user_id, account_id, submit,
+             start_at, end_at, status, partition, qos, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+         ON CONFLICT (job_id) DO NOTHING",
+        &[
+            &id,
+            &seq,
+            &job.cluster,
+            &job.slurm_job_id,
+            &job.user_id,
+            &job.account_id,
+            &job.submit,
+            &job.start,
+            &job.end,
+            &job.status,
+            &partition,
+            &qos,
+            &at,
+        ],
+    )
+    .await?;
+    exec(
+        tx,
+        "INSERT INTO acct_member (account_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[&job.account_id, &job.user_id],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn update_job(
+    tx: &Tx<'_>,
+    id: &str,
+    at: DateTime<Utc>,
+    changes: &SlurmJobUpdated,
+) -> Result<(), tokio_postgres::Error> {
+    let partition = match &changes.partition {
+        Some(name) => Some(name_id(tx, PARTITION, name).await?),
+        None => None,
+    };
+    let qos = match &changes.qos {
+        Some(name) => Some(name_id(tx, QOS, name).await?),
+        None => None,
+    };
+    exec(
+        tx,
+        "UPDATE acct_job SET submit = coalesce($2, submit), start_at = coalesce($3, start_at),
+             end_at = coalesce($4, end_at), status = coalesce($5, status),
+             partition = coalesce($6, partition), qos = coalesce($7, qos), updated_at = $8
+         WHERE job_id = $1",
+        &[
+            &id,
+            &changes.submit,
+            &changes.start,
+            &changes.end,
+            &changes.status,
+            &partition,
+            &qos,
+            &at,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Queries of the accounting door.
+
+/// An account as the door shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountRow {
+    pub account_id: String,
+    pub number: i64,
+    pub name: String,
+    pub allocation: i64,
+    pub balance_hundredths: i64,
+    pub account_type: String,
+    pub description: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Member user numbers, ascending.
+    pub users: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRow {
+    pub user_id: String,
+    pub number: i64,
+    pub username: String,
+    pub metadata: String,
+    pub email: String,
+    pub ldap_uid: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Account numbers, ascending.
+    pub accounts: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRow {
+    pub job_id: String,
+    pub number: i64,
+    pub cluster: String,
+    pub slurm_job_id: i64,
+    pub user_number: i64,
+    pub account_number: i64,
+    pub account_id: String,
+    pub submit: DateTime<Utc>,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub status: i32,
+    pub partition: i32,
+    pub qos: i32,
+    pub amount_hundredths: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The username of the job's user (for authorization).
+    pub username: String,
+}
+
+/// One condition of a list: a column compared with a value, or a membership.
+#[derive(Debug, Clone)]
+pub enum Condition {
+    Int(&'static str, i64),
+    Text(&'static str, String),
+    /// A timestamp column inside `[from, to)`.
+    Between(&'static str, DateTime<Utc>, DateTime<Utc>),
+    /// Accounts a user (by number) is a member of.
+    AccountHasUser(i64),
+    /// Users that are members of an account (by number).
+    UserInAccount(i64),
+    /// Jobs of the user with this number.
+    JobOfUser(i64),
+    /// Jobs under the account with this number.
+    JobOfAccount(i64),
+    /// Only rows a user (accounting user id) may read: accounts they are a member of,
+    /// themselves, their accounts' jobs.
+    VisibleTo(String),
+}
+
+/// Which list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    Accounts,
+    Users,
+    Jobs,
+}
+
+impl Listing {
+    fn table(self) -> &'static str {
+        match self {
+            Listing::Accounts => "acct_account t",
+            Listing::Users => "acct_user t",
+            Listing::Jobs => "acct_job t",
+        }
+    }
+}
+
+/// One page of a list: the total count and the numbers of the page, in number order.
+pub async fn list(
+    pool: &Pool,
+    listing: Listing,
+    conditions: &[Condition],
+    offset: i64,
+    limit: i64,
+) -> Result<(i64, Vec<i64>), DbError> {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut params: Vec<Box<dyn ToSql + Sync + Send>> = Vec::new();
+    for condition in conditions {
+        let n = params.len() + 1;
+        let clause = match condition {
+            Condition::Int(column, v) => {
+                params.push(Box::new(*v));
+                // Some columns are `integer`: compare as `bigint`.
+                format!("t.{column} = ${n}::int8")
+            }
+            Condition::Text(column, v) => {
+                params.push(Box::new(v.clone()));
+                format!("t.{column} = ${n}::text")
+            }
+            Condition::Between(column, from, to) => {
+                params.push(Box::new(*from));
+                params.push(Box::new(*to));
+                format!("t.{column} >= ${n} AND t.{column} < ${}", n + 1)
+            }
+            Condition::AccountHasUser(user) => {
+                params.push(Box::new(*user));
+                format!(
+                    "t.account_id IN (SELECT m.account_id FROM acct_member m \
+                     JOIN acct_user u ON u.user_id = m.user_id WHERE u.number = ${n})"
+                )
+            }
+            Condition::UserInAccount(account) => {
+                params.push(Box::new(*account));
+                format!(
+                    "t.user_id IN (SELECT m.user_id FROM acct_member m \
+                     JOIN acct_account a ON a.account_id = m.account_id WHERE a.number = ${n})"
+                )
+            }
+            Condition::JobOfUser(user) => {
+                params.push(Box::new(*user));
+                format!("t.user_id IN (SELECT user_id FROM acct_user WHERE number = ${n})")
+            }
+            Condition::JobOfAccount(account) => {
+                params.push(Box::new(*account));
+                format!("t.account_id IN (SELECT account_id FROM acct_account WHERE number = ${n})")
+            }
+            Condition::VisibleTo(user) => {
+                params.push(Box::new(user.clone()));
+                match listing {
+                    Listing::Users => format!(
+                        "(t.user_id = ${n} OR t.user_id IN (SELECT m2.user_id FROM acct_member m2 \
+                         WHERE m2.account_id IN (SELECT account_id FROM acct_member WHERE user_id = ${n})))"
+                    ),
+                    Listing::Accounts | Listing::Jobs => format!(
+                        "t.account_id IN (SELECT account_id FROM acct_member WHERE user_id = ${n})"
+                    ),
+                }
+            }
+        };
+        clauses.push(clause);
+    }
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
+    };
+    let n = params.len();
+    let sql = format!(
+        "SELECT count(*) OVER (), t.number FROM {}{filter} ORDER BY t.number OFFSET ${} LIMIT ${}",
+        listing.table(),
+        n + 1,
+        n + 2
+    );
+    params.push(Box::new(offset));
+    params.push(Box::new(limit));
+    let client = pool.get().await?;
+    let statement = client.prepare_cached(&sql).await?;
+    let refs: Vec<&(dyn ToSql + Sync)> = params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect();
+    let rows = client.query(&statement, &refs).await?;
+    let numbers: Vec<i64> = rows.iter().map(|r| r.get(1)).collect();
+    let count = match rows.first() {
+        Some(row) => row.get(0),
+        // An empty page: count the whole list (an out-of-range page needs the count too).
+        None => {
+            let sql = format!("SELECT count(*) FROM {}{filter}", listing.table());
+            let statement = client.prepare_cached(&sql).await?;
+            client
+                .query_one(&statement, &refs[..n])
+                .await?
+                .get::<_, i64>(0)
+        }
+    };
+    Ok((count, numbers))
+}
+
+const ACCOUNT_COLUMNS: &str = "a.account_id, a.number, a.name, a.allocation,
+    a.allocation * 100 - a.charged_hundredths, a.account_type, a.description, a.created_at,
+    a.updated_at,
+    ARRAY(SELECT u.number FROM acct_member m JOIN acct_user u ON u.user_id = m.user_id
+          WHERE m.account_id = a.account_id ORDER BY u.number)";
+
+fn account_row(row: &tokio_postgres::Row) -> AccountRow {
+    AccountRow {
+        account_id: row.get(0),
+        number: row.get(1),
+        name: row.get(2),
+        allocation: row.get(3),
+        balance_hundredths: row.get(4),
+        account_type: row.get(5),
+        description: row.get(6),
+        created_at: row.get(7),
+        updated_at: row.get(8),
+        users: row.get(9),
+    }
+}
+
+async fn one_account(
+    pool: &Pool,
+    filter: &str,
+    param: &(dyn ToSql + Sync),
+) -> Result<Option<AccountRow>, DbError> {
+    let client = pool.get().await?;
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM acct_account a WHERE {filter}");
+    let statement = client.prepare_cached(&sql).await?;
+    Ok(client
+        .query_opt(&statement, &[param])
+        .await?
+        .as_ref()
+        .map(account_row))
+}
+
+pub async fn account_by_number(pool: &Pool, number: i64) -> Result<Option<AccountRow>, DbError> {
+    one_account(pool, "a.number = $1", &number).await
+}
+
+pub async fn account_by_name(pool: &Pool, name: &str) -> Result<Option<AccountRow>, DbError> {
+    one_account(pool, "a.name = $1", &name).await
+}
+
+pub async fn account_by_id(pool: &Pool, id: &str) -> Result<Option<AccountRow>, DbError> {
+    one_account(pool, "a.account_id = $1", &id).await
+}
+
+/// The accounts with these numbers that exist, by number.
+pub async fn accounts_by_numbers(
+    pool: &Pool,
+    numbers: &[i64],
+) -> Result<HashMap<i64, String>, DbError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT number, account_id FROM acct_account WHERE number = ANY($1)")
+        .await?;
+    Ok(client
+        .query(&statement, &[&numbers])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
+/// The users with these numbers that exist: number → user id.
+pub async fn users_by_numbers(
+    pool: &Pool,
+    numbers: &[i64],
+) -> Result<HashMap<i64, String>, DbError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT number, user_id FROM acct_user WHERE number = ANY($1)")
+        .await?;
+    Ok(client
+        .query(&statement, &[&numbers])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
+const USER_COLUMNS: &str = "u.user_id, u.number, u.username, u.metadata, u.email, u.ldap_uid,
+    u.created_at, u.updated_at,
+    ARRAY(SELECT a.number FROM acct_member m JOIN acct_account a ON a.account_id = m.account_id
+          WHERE m.user_id = u.user_id ORDER BY a.number)";
+
+async fn one_user(
+    pool: &Pool,
+    filter: &str,
+    param: &(dyn ToSql + Sync),
+) -> Result<Option<UserRow>, DbError> {
+    let client = pool.get().await?;
+    let sql = format!("SELECT {USER_COLUMNS} FROM acct_user u WHERE {filter}");
+    let statement = client.prepare_cached(&sql).await?;
+    Ok(client
+        .query_opt(&statement, &[param])
+        .await?
+        .map(|row| UserRow {
+            user_id: row.get(0),
+            number: row.get(1),
+            username: row.get(2),
+            metadata: row.get(3),
+            email: row.get(4),
+            ldap_uid: row.get(5),
+            created_at: row.get(6),
+            updated_at: row.get(7),
+            accounts: row.get(8),
+        }))
+}
+
+pub async fn user_by_number(pool: &Pool, number: i64) -> Result<Option<UserRow>, DbError> {
+    one_user(pool, "u.number = $1", &number).await
+}
+
+pub async fn users_by_id(pool: &Pool, id: &str) -> Result<Option<UserRow>, DbError> {
+    one_user(pool, "u.user_id = $1", &id).await
+}
+
+pub async fn user_by_username(pool: &Pool, username: &str) -> Result<Option<UserRow>, DbError> {
+    one_user(pool, "u.username = $1", &username).await
+}
+
+/// One job by its number, read on a shared connection ([`crate::Readers`]): the door's
+/// hottest read.
+pub async fn job_by_number(db: &crate::Database, number: i64) -> Result<Option<JobRow>, DbError> {
+    one_job(db, "j.number = $1", &number).await
+}
+
+/// One job by its aggregate id.
+pub async fn job_by_id(db: &crate::Database, id: &str) -> Result<Option<JobRow>, DbError> {
+    one_job(db, "j.job_id = $1", &id).await
+}
+
+async fn one_job(
+    db: &crate::Database,
+    filter: &str,
+    param: &(dyn ToSql + Sync),
+) -> Result<Option<JobRow>, DbError> {
+    let sql = format!(
+        "SELECT j.job_id, j.number, j.cluster, j.slurm_job_id, u.number, a.number,
+            j.account_id, j.submit, j.start_at, j.end_at, j.status, j.partition, j.qos,
+            j.amount_hundredths, j.created_at, j.updated_at, u.username
+        FROM acct_job j JOIN acct_user u ON u.user_id = j.user_id
+             JOIN acct_account a ON a.account_id = j.account_id
+        WHERE {filter}"
+    );
+    let client = db.readers.client().await?;
+    let statement = client.prepare_cached(&sql).await?;
+    Ok(client
+        .query_opt(&statement, &[param])
+        .await?
+        .map(|row| JobRow {
+            job_id: row.get(0),
+            number: row.get(1),
+            cluster: row.get(2),
+            slurm_job_id: row.get(3),
+            user_number: row.get(4),
+            account_number: row.get(5),
+            account_id: row.get(6),
+            submit: row.get(7),
+            start: row.get(8),
+            end: row.get(9),
+            status: row.get(10),
+            partition: row.get(11),
+            qos: row.get(12),
+            amount_hundredths: row.get(13),
+            created_at: row.get(14),
+            updated_at: row.get(15),
+            username: row.get(16),
+        }))
+}
+
+/// The name of partition or QOS id `id` (`kind`: [`PARTITION`], [`QOS`]).
+pub async fn name_of(pool: &Pool, kind: &str, id: i32) -> Result<Option<String>, DbError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT name FROM acct_name WHERE kind = $1 AND id = $2")
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&kind, &id])
+        .await?
+        .map(|r| r.get(0)))
+}
+
+/// Whether the user with id `user_id` is a member of account `account_id`.
+pub async fn is_member(pool: &Pool, account_id: &str, user_id: &str) -> Result<bool, DbError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT 1 FROM acct_member WHERE account_id = $1 AND user_id = $2")
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&account_id, &user_id])
+        .await?
+        .is_some())
+}
+
+/// The user ids of an account's members.
+pub async fn members(pool: &Pool, account_id: &str) -> Result<Vec<String>, DbError> {
+    let client = pool.get().await?;
+    let statement = client
+        .prepare_cached("SELECT user_id FROM acct_member WHERE account_id = $1")
+        .await?;
+    Ok(client
+        .query(&statement, &[&account_id])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
