@@ -157,6 +157,8 @@ pub struct Backends {
     pub store: JetStreamStore,
     pub db: Database,
     pub personal_keys: Arc<dyn PersonalKeys>,
+    /// The NATS connection itself, for the request/reply services beside the log.
+    pub nats: async_nats::Client,
 }
 
 pub async fn connect(settings: &Settings) -> anyhow::Result<Backends> {
@@ -168,7 +170,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Backends> {
         .await
         .with_context(|| format!("cannot reach NATS at {}", settings.nats_url))?;
     let window = Duration::from_secs(settings.duplicate_window_secs.max(1));
-    let charges_client = nats.clone();
+    let client = nats.clone();
     let store = JetStreamStore::open(nats, instance, window)
         .await
         .with_context(|| {
@@ -189,6 +191,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Backends> {
         store,
         db,
         personal_keys,
+        nats: client,
     })
 }
 
@@ -200,6 +203,7 @@ pub async fn start(settings: &Settings, roles: Roles) -> anyhow::Result<Running>
         store,
         db,
         personal_keys,
+        nats: charges_client,
     } = connect(settings).await?;
 
     let stop_doors = CancellationToken::new();
