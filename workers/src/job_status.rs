@@ -251,11 +251,13 @@ const IMAGE_FAILURES: &[&str] = &["ErrImagePull", "ImagePullBackOff", "InvalidIm
 pub fn observe(deployment: &Deployment, pods: &[&Pod]) -> Option<Observed> {
     let status = deployment.status.as_ref();
     if status.and_then(|s| s.ready_replicas).unwrap_or(0) >= 1 {
+        // The pods arrive on a watch of their own: until the ready pod is seen, its node
+        // (the endpoints' host) is not known, and nothing is said yet.
         let node = pods
             .iter()
             .find(|p| pod_ready(p))
-            .and_then(|p| p.spec.as_ref()?.node_name.clone());
-        return Some(Observed::Ready { node });
+            .and_then(|p| p.spec.as_ref()?.node_name.clone())?;
+        return Some(Observed::Ready { node: Some(node) });
     }
     for pod in pods {
         let statuses = pod
