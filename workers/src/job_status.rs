@@ -55,8 +55,8 @@ pub enum Observed {
 
 /// A change of one of the watched kinds.
 enum Change {
-    Deployment(watcher::Event<Deployment>),
-    Pod(watcher::Event<Pod>),
+    Deployment(Box<watcher::Event<Deployment>>),
+    Pod(Box<watcher::Event<Pod>>),
     Tick,
 }
 
@@ -89,13 +89,13 @@ pub async fn watch(ctx: Context, stop: CancellationToken) {
         config.clone(),
     )
     .default_backoff()
-    .map(|e| e.map(Change::Deployment));
+    .map(|e| e.map(|e| Change::Deployment(Box::new(e))));
     let pods = watcher(
         Api::<Pod>::namespaced(ctx.cluster.client.clone(), &namespace),
         config,
     )
     .default_backoff()
-    .map(|e| e.map(Change::Pod));
+    .map(|e| e.map(|e| Change::Pod(Box::new(e))));
     let ticks = stream::unfold((), |()| async {
         tokio::time::sleep(REEVALUATE_EVERY).await;
         Some((Ok(Change::Tick), ()))
@@ -126,7 +126,7 @@ impl Seen {
     /// Takes in a change; returns the jobs to derive again.
     fn apply(&mut self, change: Change) -> Vec<String> {
         match change {
-            Change::Deployment(event) => match event {
+            Change::Deployment(event) => match *event {
                 watcher::Event::Apply(d) => self.put_deployment(d),
                 watcher::Event::Delete(d) => {
                     let job = job_of(&d);
@@ -153,7 +153,7 @@ impl Seen {
                     self.all_jobs()
                 }
             },
-            Change::Pod(event) => match event {
+            Change::Pod(event) => match *event {
                 watcher::Event::Apply(p) => {
                     let job = job_of(&p);
                     self.pods.insert(name_of(&p), p);
