@@ -4,9 +4,7 @@
 //! Watchers report every object they see, again after each restart and relist; only a
 //! change is recorded, so the log grows with the cluster's changes, not with the watches.
 
-use events::cluster::{
-    ClusterEvent, DatasetObserved, DatasetRemoved, NodeObserved, NodeRemoved,
-};
+use events::cluster::{ClusterEvent, DatasetObserved, DatasetRemoved, NodeObserved, NodeRemoved};
 use serde::Serialize;
 
 use crate::{Aggregate, DomainError};

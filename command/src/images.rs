@@ -43,13 +43,13 @@ impl Aggregate for Images {
             ImagesCommand::Add(_, by) | ImagesCommand::Remove(_, by) if !by.admin => {
                 Err(DomainError::Forbidden)
             }
-            ImagesCommand::Add(image, _) => Ok((!self.images.contains(image.as_str())).then(
-                || {
+            ImagesCommand::Add(image, _) => {
+                Ok((!self.images.contains(image.as_str())).then(|| {
                     ImagesEvent::ImageAdded(ImageAdded {
                         image: image.to_string(),
                     })
-                },
-            )),
+                }))
+            }
             ImagesCommand::Remove(image, _) if self.images.contains(image.as_str()) => {
                 Ok(Some(ImagesEvent::ImageRemoved(ImageRemoved {
                     image: image.to_string(),
@@ -84,7 +84,10 @@ mod tests {
             .unwrap()
             .unwrap();
         images.evolve(&added);
-        assert_eq!(images.decide(&ImagesCommand::Add(image(), admin(true))), Ok(None));
+        assert_eq!(
+            images.decide(&ImagesCommand::Add(image(), admin(true))),
+            Ok(None)
+        );
         let removed = images
             .decide(&ImagesCommand::Remove(image(), admin(true)))
             .unwrap()
@@ -103,7 +106,10 @@ mod tests {
             ImagesCommand::Add(image(), admin(false)),
             ImagesCommand::Remove(image(), admin(false)),
         ] {
-            assert_eq!(Images::default().decide(&command), Err(DomainError::Forbidden));
+            assert_eq!(
+                Images::default().decide(&command),
+                Err(DomainError::Forbidden)
+            );
         }
     }
 }

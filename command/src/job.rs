@@ -107,7 +107,11 @@ impl Aggregate for Job {
                 Ok((!same).then_some(JobEvent::JobScheduled(scheduled)))
             }
             (C::Wait { reason: why }, status) => Ok((status != Status::Pending || reason != why)
-                .then(|| JobEvent::JobPending(JobPending { reason: why.clone() }))),
+                .then(|| {
+                    JobEvent::JobPending(JobPending {
+                        reason: why.clone(),
+                    })
+                })),
             (C::MarkReady { endpoints }, status) => {
                 let endpoints: Vec<Endpoint> = endpoints
                     .iter()
@@ -120,7 +124,11 @@ impl Aggregate for Job {
                     .then_some(JobEvent::JobReady(JobReady { endpoints })))
             }
             (C::Fail { reason: why }, status) => Ok((status != Status::Failed || reason != why)
-                .then(|| JobEvent::JobFailed(JobFailed { reason: why.clone() }))),
+                .then(|| {
+                    JobEvent::JobFailed(JobFailed {
+                        reason: why.clone(),
+                    })
+                })),
             (C::RecordError { error }, _) => Ok((last_error != error).then(|| {
                 JobEvent::JobRetrying(JobRetrying {
                     error: error.clone(),
@@ -219,7 +227,10 @@ mod tests {
         let fail = JobCommand::Fail {
             reason: "image pull failed".into(),
         };
-        assert!(matches!(job.decide(&fail), Ok(Some(JobEvent::JobFailed(_)))));
+        assert!(matches!(
+            job.decide(&fail),
+            Ok(Some(JobEvent::JobFailed(_)))
+        ));
     }
 
     #[test]
@@ -247,8 +258,14 @@ mod tests {
             Err(DomainError::Forbidden)
         );
         let deleted = Some(JobEvent::JobDeleted(JobDeleted {}));
-        assert_eq!(job.decide(&JobCommand::Delete(caller("jimmy", false))), Ok(deleted.clone()));
-        assert_eq!(job.decide(&JobCommand::DeleteWithCourse), Ok(deleted.clone()));
+        assert_eq!(
+            job.decide(&JobCommand::Delete(caller("jimmy", false))),
+            Ok(deleted.clone())
+        );
+        assert_eq!(
+            job.decide(&JobCommand::DeleteWithCourse),
+            Ok(deleted.clone())
+        );
         let gone = state(&[
             JobEvent::JobLaunched(launched()),
             JobEvent::JobDeleted(JobDeleted {}),
@@ -257,6 +274,9 @@ mod tests {
         for command in [schedule(), JobCommand::Delete(caller("root", true))] {
             assert_eq!(gone.decide(&command), Err(DomainError::NotFound));
         }
-        assert_eq!(Job::default().decide(&schedule()), Err(DomainError::NotFound));
+        assert_eq!(
+            Job::default().decide(&schedule()),
+            Err(DomainError::NotFound)
+        );
     }
 }

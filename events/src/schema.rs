@@ -165,7 +165,10 @@ mod tests {
                 crate::AdminsEvent::TYPES,
                 schemars::schema_for!(crate::AdminsEvent),
             ),
-            (crate::JobEvent::TYPES, schemars::schema_for!(crate::JobEvent)),
+            (
+                crate::JobEvent::TYPES,
+                schemars::schema_for!(crate::JobEvent),
+            ),
             (
                 crate::ImagesEvent::TYPES,
                 schemars::schema_for!(crate::ImagesEvent),

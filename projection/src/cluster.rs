@@ -62,7 +62,8 @@ impl Projection for ClusterView {
                 match event {
                     ClusterEvent::NodeObserved(n) => {
                         let s = tx.prepare_cached(NODE).await?;
-                        tx.execute(&s, &[&n.name, &n.ready, &n.address, &seq]).await?;
+                        tx.execute(&s, &[&n.name, &n.ready, &n.address, &seq])
+                            .await?;
                     }
                     ClusterEvent::NodeRemoved(n) => {
                         let s = tx.prepare_cached(NODE_GONE).await?;

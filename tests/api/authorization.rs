@@ -162,7 +162,12 @@ fn table() -> Vec<Row> {
             .on(Resource::User),
         // A job of nobody: any user gets past the token check (the owner rule is the
         // jobs test's).
-        row(Courses, "DELETE", "/v1/job/delete/00000000-0000-4000-8000-000000000000", User),
+        row(
+            Courses,
+            "DELETE",
+            "/v1/job/delete/00000000-0000-4000-8000-000000000000",
+            User,
+        ),
         row(Courses, "GET", "/v1/datasets", User),
         row(Courses, "GET", "/v1/images", User),
         row(Courses, "POST", "/v1/images", Admin).body(json!({"image": "nvidia/digits:6.0"})),

@@ -16,14 +16,13 @@ use crate::{
 async fn course(app: &TestApp, name: &str, image: &str, gpu: u32, datasets: &[&str]) -> String {
     let (status, body) = app
         .send(
-            app.admin(app.http.post(app.url("/v1/course/create")))
-                .body(
-                    json!({
-                        "user": "jimmy@nchc", "name": name, "introduction": "intro", "image": image,
-                        "level": "basic", "GPU": gpu, "datasets": datasets
-                    })
-                    .to_string(),
-                ),
+            app.admin(app.http.post(app.url("/v1/course/create"))).body(
+                json!({
+                    "user": "jimmy@nchc", "name": name, "introduction": "intro", "image": image,
+                    "level": "basic", "GPU": gpu, "datasets": datasets
+                })
+                .to_string(),
+            ),
         )
         .await;
     assert_eq!(status, 200, "{body}");
@@ -179,7 +178,14 @@ async fn a_job_runs_fails_waits_and_goes_as_the_cluster_says() {
     );
 
     // Launch → Deployment and Service with the image, GPUs, volumes and labels → Ready.
-    let digits = course(&app, "digits", "nvidia/digits:6.0", 2, &["mnist", "cifar-10"]).await;
+    let digits = course(
+        &app,
+        "digits",
+        "nvidia/digits:6.0",
+        2,
+        &["mnist", "cifar-10"],
+    )
+    .await;
     let id = launched(&app, &digits).await;
     let listed = job(&app, &id).await.expect("listed at once");
     assert_eq!(listed["course_id"], digits.as_str());
@@ -200,7 +206,10 @@ async fn a_job_runs_fails_waits_and_goes_as_the_cluster_says() {
     assert!(owner.starts_with("jimmy-nchc-"), "{owner}");
     let pod = &d["spec"]["template"]["spec"];
     assert_eq!(pod["containers"][0]["image"], "nvidia/digits:6.0");
-    assert_eq!(pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"], "2");
+    assert_eq!(
+        pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"],
+        "2"
+    );
     let claims: Vec<&str> = pod["volumes"]
         .as_array()
         .unwrap()
@@ -223,7 +232,10 @@ async fn a_job_runs_fails_waits_and_goes_as_the_cluster_says() {
         let label = if *port == 8888 { "jupyter" } else { "digits" };
         assert_eq!(endpoint["label"], label);
         let value = endpoint["value"].as_str().unwrap();
-        assert!(value.starts_with("http://") && value.ends_with(&format!(":{node_port}")), "{value}");
+        assert!(
+            value.starts_with("http://") && value.ends_with(&format!(":{node_port}")),
+            "{value}"
+        );
     }
 
     // A failing image → Failed with its reason; too many GPUs → Pending, and it says why.
@@ -233,12 +245,19 @@ async fn a_job_runs_fails_waits_and_goes_as_the_cluster_says() {
     let pending = launched(&app, &greedy).await;
     let failed = wait_for_status(&app, &failed, "Failed", Duration::from_secs(30)).await;
     assert!(
-        failed["reason"].as_str().unwrap().contains("example/fail-image:1"),
+        failed["reason"]
+            .as_str()
+            .unwrap()
+            .contains("example/fail-image:1"),
         "{failed}"
     );
     let says_why = eventually(Duration::from_secs(30), || async {
         job(&app, &pending).await.is_some_and(|j| {
-            j["status"] == "Pending" && j["reason"].as_str().unwrap().contains("Insufficient nvidia.com/gpu")
+            j["status"] == "Pending"
+                && j["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Insufficient nvidia.com/gpu")
         })
     })
     .await;
@@ -246,9 +265,10 @@ async fn a_job_runs_fails_waits_and_goes_as_the_cluster_says() {
 
     // Someone else may neither list nor delete jimmy's jobs.
     let (status, body) = app
-        .send(app.admin(app.http.post(app.url("/api/v2/user"))).json(
-            &json!({ "username": "eve", "password": "a-secret-word", "admin": false }),
-        ))
+        .send(
+            app.admin(app.http.post(app.url("/api/v2/user")))
+                .json(&json!({ "username": "eve", "password": "a-secret-word", "admin": false })),
+        )
         .await;
     assert_eq!(status, 201, "{body}");
     let eve = app.login("eve", "a-secret-word", 3600).await;
@@ -259,7 +279,9 @@ async fn a_job_runs_fails_waits_and_goes_as_the_cluster_says() {
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"], true);
     let (status, body) = app
-        .send(as_eve(app.http.delete(app.url(&format!("/v1/job/delete/{id}")))))
+        .send(as_eve(
+            app.http.delete(app.url(&format!("/v1/job/delete/{id}"))),
+        ))
         .await;
     assert_eq!(status, 403, "{body}");
     let (status, body) = app
@@ -286,11 +308,19 @@ async fn a_job_runs_fails_waits_and_goes_as_the_cluster_says() {
     let (status, body) = app
         .send(app.admin(app.http.delete(app.url("/v1/job/delete/"))))
         .await;
-    assert_eq!((status, body["message"].clone()), (400, json!("Job Id is empty")));
+    assert_eq!(
+        (status, body["message"].clone()),
+        (400, json!("Job Id is empty"))
+    );
 
     // Course deleted → its jobs and their objects go.
     let (status, body) = app
-        .send(app.admin(app.http.delete(app.url(&format!("/v1/course/delete/{broken}")))))
+        .send(
+            app.admin(
+                app.http
+                    .delete(app.url(&format!("/v1/course/delete/{broken}"))),
+            ),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let failed_id = failed["id"].as_str().unwrap().to_string();
@@ -299,13 +329,22 @@ async fn a_job_runs_fails_waits_and_goes_as_the_cluster_says() {
     })
     .await;
     assert!(went, "the deleted course's job and objects are gone");
-    assert!(job(&app, &pending).await.is_some(), "another course's job stays");
+    assert!(
+        job(&app, &pending).await.is_some(),
+        "another course's job stays"
+    );
 
     // Bad input: the course envelope, 4xx, and nothing made in the cluster.
     let before = cluster.deployments_of(&instance).await;
     let unknown = uuid::Uuid::new_v4().to_string();
     let (status, body) = launch(&app, &unknown).await;
-    assert_eq!((status, body), (400, json!({ "error": true, "message": "Course Id is not found" })));
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({ "error": true, "message": "Course Id is not found" })
+        )
+    );
     let (status, body) = launch(&app, "not-a-uuid").await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = app
@@ -316,27 +355,57 @@ async fn a_job_runs_fails_waits_and_goes_as_the_cluster_says() {
         .await;
     assert_eq!(
         (status, body),
-        (400, json!({ "error": true, "message": "user field in request cannot be empty" }))
+        (
+            400,
+            json!({ "error": true, "message": "user field in request cannot be empty" })
+        )
     );
     let (status, body) = app
-        .send(app.admin(app.http.post(app.url("/v1/job/launch"))).body("{not json"))
+        .send(
+            app.admin(app.http.post(app.url("/v1/job/launch")))
+                .body("{not json"),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().starts_with("Failed to parse spec request request"));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Failed to parse spec request request")
+    );
     let no_claim = course(&app, "no claim", "nvidia/caffe:latest", 1, &["imagenet"]).await;
     let (status, body) = launch(&app, &no_claim).await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().contains("dataset imagenet"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("dataset imagenet"),
+        "{body}"
+    );
     let (status, body) = app
         .send(app.http.post(app.url("/v1/job/launch")).body("{}"))
         .await;
-    assert_eq!((status, body["message"].clone()), (401, json!("Authorization header is missing")));
+    assert_eq!(
+        (status, body["message"].clone()),
+        (401, json!("Authorization header is missing"))
+    );
     let (status, body) = app
-        .send(app.admin(app.http.post(app.url("/v1/job/list"))).body(r#"{"user":""}"#))
+        .send(
+            app.admin(app.http.post(app.url("/v1/job/list")))
+                .body(r#"{"user":""}"#),
+        )
         .await;
-    assert_eq!((status, body), (400, json!({ "error": true, "message": "Empty user name" })));
+    assert_eq!(
+        (status, body),
+        (400, json!({ "error": true, "message": "Empty user name" }))
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(cluster.deployments_of(&instance).await, before, "no object was made");
+    assert_eq!(
+        cluster.deployments_of(&instance).await,
+        before,
+        "no object was made"
+    );
 
     drop(app);
     sim.shutdown().await.unwrap();
@@ -348,10 +417,20 @@ async fn only_admins_change_the_images_everyone_signed_in_lists_them() {
     let (status, body) = app
         .send(app.admin(app.http.get(app.url("/v1/images/"))))
         .await;
-    assert_eq!((status, body), (200, json!({ "error": false, "images": [] })));
-    for image in ["tensorflow/tensorflow:1.5.1", "nvidia/digits5.0", "nvidia/digits5.0"] {
+    assert_eq!(
+        (status, body),
+        (200, json!({ "error": false, "images": [] }))
+    );
+    for image in [
+        "tensorflow/tensorflow:1.5.1",
+        "nvidia/digits5.0",
+        "nvidia/digits5.0",
+    ] {
         let (status, body) = app
-            .send(app.admin(app.http.post(app.url("/v1/images"))).body(json!({ "image": image }).to_string()))
+            .send(
+                app.admin(app.http.post(app.url("/v1/images")))
+                    .body(json!({ "image": image }).to_string()),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["message"], format!("Image {image} added successfully"));
@@ -367,15 +446,21 @@ async fn only_admins_change_the_images_everyone_signed_in_lists_them() {
         ])
     );
     let (status, _) = app
-        .send(app.admin(app.http.post(app.url("/api/v2/user"))).json(
-            &json!({ "username": "student", "password": "a-secret-word", "admin": false }),
-        ))
+        .send(
+            app.admin(app.http.post(app.url("/api/v2/user"))).json(
+                &json!({ "username": "student", "password": "a-secret-word", "admin": false }),
+            ),
+        )
         .await;
     assert_eq!(status, 201);
     let student = app.login("student", "a-secret-word", 3600).await;
     let bearer = format!("Bearer {student}");
     let (status, body) = app
-        .send(app.http.get(app.url("/v1/images/")).header("Authorization", &bearer))
+        .send(
+            app.http
+                .get(app.url("/v1/images/"))
+                .header("Authorization", &bearer),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = app
@@ -388,27 +473,39 @@ async fn only_admins_change_the_images_everyone_signed_in_lists_them() {
         .await;
     assert_eq!(status, 403, "{body}");
     let (status, body) = app
-        .send(app.admin(app.http.delete(app.url("/v1/images/"))).body(r#"{"image":"nvidia/digits5.0"}"#))
+        .send(
+            app.admin(app.http.delete(app.url("/v1/images/")))
+                .body(r#"{"image":"nvidia/digits5.0"}"#),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = app
-        .send(app.admin(app.http.delete(app.url("/v1/images/"))).body(r#"{"image":"nvidia/digits5.0"}"#))
+        .send(
+            app.admin(app.http.delete(app.url("/v1/images/")))
+                .body(r#"{"image":"nvidia/digits5.0"}"#),
+        )
         .await;
     assert_eq!(status, 404, "{body}");
     let (status, body) = app
-        .send(app.admin(app.http.post(app.url("/v1/images/"))).body(r#"{"image":"bad image"}"#))
+        .send(
+            app.admin(app.http.post(app.url("/v1/images/")))
+                .body(r#"{"image":"bad image"}"#),
+        )
         .await;
     assert_eq!(status, 400, "{body}");
-    let (status, body) = app
-        .send(app.http.get(app.url("/v1/images/")))
-        .await;
+    let (status, body) = app.send(app.http.get(app.url("/v1/images/"))).await;
     assert_eq!(status, 401, "{body}");
     // Without a worker, no node was ever seen: the health check says so.
     let (status, body) = app
         .send(app.http.get(app.url("/v1/health/kubernetes")))
         .await;
     assert_eq!(status, 503, "{body}");
-    assert!(body["message"].as_str().unwrap().starts_with("List Node fail"));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("List Node fail")
+    );
 }
 
 /// A job's log and objects are the test's to look at after `gantry work` processes come and
@@ -416,7 +513,10 @@ async fn only_admins_change_the_images_everyone_signed_in_lists_them() {
 async fn until_ready(app: &TestApp, ids: &[String], within: Duration) -> bool {
     eventually(within, || async {
         let jobs = jobs_of(app, "jimmy@nchc").await;
-        ids.iter().all(|id| jobs.iter().any(|j| j["id"] == id.as_str() && j["status"] == "Ready"))
+        ids.iter().all(|id| {
+            jobs.iter()
+                .any(|j| j["id"] == id.as_str() && j["status"] == "Ready")
+        })
     })
     .await
 }
@@ -448,17 +548,33 @@ async fn a_worker_killed_before_its_kubernetes_call_leaves_the_job_to_the_next_o
         job(&app, &id).await.is_some_and(|j| j["last_error"] != "")
     })
     .await;
-    assert!(noted, "the job shows its last error: {:?}", job(&app, &id).await);
+    assert!(
+        noted,
+        "the job shows its last error: {:?}",
+        job(&app, &id).await
+    );
     assert!(first.is_running());
     drop(first);
 
     let sim = start_sim(&dir, addr, true).await;
     let second = WorkProcess::start(&settings, &dir.0.join("work-2.log"));
-    assert!(until_ready(&app, &[id.clone()], Duration::from_secs(60)).await, "{:?}", job(&app, &id).await);
+    assert!(
+        until_ready(&app, std::slice::from_ref(&id), Duration::from_secs(60)).await,
+        "{:?}",
+        job(&app, &id).await
+    );
     let cluster = Cluster::new(&dir).await;
     assert_eq!(cluster.counts(&id).await, (1, 1));
-    assert_eq!(cluster.deployments_of(&instance).await, 1, "exactly one Deployment");
-    assert_eq!(job(&app, &id).await.unwrap()["last_error"], "", "cleared once scheduled");
+    assert_eq!(
+        cluster.deployments_of(&instance).await,
+        1,
+        "exactly one Deployment"
+    );
+    assert_eq!(
+        job(&app, &id).await.unwrap()["last_error"],
+        "",
+        "cleared once scheduled"
+    );
     drop(second);
     drop(app);
     sim.shutdown().await.unwrap();
@@ -480,7 +596,11 @@ async fn two_workers_make_one_deployment_per_job() {
     for _ in 0..6 {
         ids.push(launched(&app, &caffe).await);
     }
-    assert!(until_ready(&app, &ids, Duration::from_secs(60)).await, "{:?}", jobs_of(&app, "jimmy@nchc").await);
+    assert!(
+        until_ready(&app, &ids, Duration::from_secs(60)).await,
+        "{:?}",
+        jobs_of(&app, "jimmy@nchc").await
+    );
     let cluster = Cluster::new(&dir).await;
     for id in &ids {
         assert_eq!(cluster.counts(id).await, (1, 1), "job {id}");

@@ -85,7 +85,10 @@ impl Watched for PersistentVolumeClaim {
         if name.is_empty() || self.meta().deletion_timestamp.is_some() {
             return None;
         }
-        Some((dataset_id(&name), ClusterCommand::ObserveDataset { name, claim }))
+        Some((
+            dataset_id(&name),
+            ClusterCommand::ObserveDataset { name, claim },
+        ))
     }
 
     fn removal(last: &ClusterEvent) -> Option<Observation> {
@@ -104,8 +107,10 @@ impl Watched for PersistentVolumeClaim {
 /// Runs until `stop`.
 pub async fn watch(ctx: Context, stop: CancellationToken) {
     let nodes = Api::<Node>::all(ctx.cluster.client.clone());
-    let claims =
-        Api::<PersistentVolumeClaim>::namespaced(ctx.cluster.client.clone(), &ctx.cluster.namespace);
+    let claims = Api::<PersistentVolumeClaim>::namespaced(
+        ctx.cluster.client.clone(),
+        &ctx.cluster.namespace,
+    );
     info!(worker = NAME, "watching nodes and dataset claims");
     tokio::join!(follow(&ctx, nodes, &stop), follow(&ctx, claims, &stop));
 }

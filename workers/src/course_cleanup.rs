@@ -69,9 +69,15 @@ impl CourseCleanup {
             if !gone(&launched.course_id) {
                 continue;
             }
-            if report(&ctx.jobs, Self::NAME, id, &JobCommand::DeleteWithCourse, cause)
-                .await?
-                .is_ok()
+            if report(
+                &ctx.jobs,
+                Self::NAME,
+                id,
+                &JobCommand::DeleteWithCourse,
+                cause,
+            )
+            .await?
+            .is_ok()
             {
                 deleted += 1;
             }
@@ -106,7 +112,13 @@ impl Reconciler for CourseCleanup {
             let deleted =
                 Self::delete_jobs(ctx, &jobs, |c| c == course, Some(&incoming.envelope)).await?;
             let (deployments, services) = Self::delete_course(ctx, course).await?;
-            info!(course, jobs = deleted, deployments, services, "deleted the course's jobs");
+            info!(
+                course,
+                jobs = deleted,
+                deployments,
+                services,
+                "deleted the course's jobs"
+            );
             Ok(Action::Done)
         })
     }
@@ -123,7 +135,10 @@ impl Reconciler for CourseCleanup {
                 if gone_courses.contains(&course) || !is_subject_token(&course) {
                     continue;
                 }
-                let events = ctx.log.read_after(CourseEvent::AGGREGATE, &course, 0).await?;
+                let events = ctx
+                    .log
+                    .read_after(CourseEvent::AGGREGATE, &course, 0)
+                    .await?;
                 match course_is_gone(&events) {
                     Ok(true) => {
                         gone_courses.insert(course);
@@ -135,7 +150,10 @@ impl Reconciler for CourseCleanup {
             if !gone_courses.is_empty() {
                 let deleted =
                     Self::delete_jobs(ctx, &jobs, |c| gone_courses.contains(c), None).await?;
-                info!(jobs = deleted, "resync deleted the jobs of courses that are gone");
+                info!(
+                    jobs = deleted,
+                    "resync deleted the jobs of courses that are gone"
+                );
                 resynced.fixed += deleted;
             }
             let mut courses = labelled_courses::<Deployment>(ctx).await?;

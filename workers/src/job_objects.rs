@@ -28,7 +28,8 @@ pub const OWNER_LABEL: &str = "gantry.io/owner";
 /// The field manager of Gantry's server-side applies.
 pub const FIELD_MANAGER: &str = "gantry";
 
-const OWNER_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x51c3_08aa_6e2f_4d17_9b84_0f3e_a2c6_d951);
+const OWNER_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x51c3_08aa_6e2f_4d17_9b84_0f3e_a2c6_d951);
 
 /// The name of both objects of job `id` (a UUID, so a valid DNS-1035 label with the prefix).
 pub fn object_name(id: &str) -> String {
@@ -59,7 +60,9 @@ pub fn owner_label(username: &str) -> String {
         clean.pop();
     }
     let clean = clean.trim_start_matches(|c: char| !c.is_ascii_alphanumeric());
-    let hash = uuid::Uuid::new_v5(&OWNER_NAMESPACE, username.as_bytes()).simple().to_string();
+    let hash = uuid::Uuid::new_v5(&OWNER_NAMESPACE, username.as_bytes())
+        .simple()
+        .to_string();
     if clean.is_empty() {
         format!("u-{}", &hash[..8])
     } else {
@@ -95,7 +98,12 @@ fn labels(id: &str, instance: &str, job: &JobLaunched) -> Value {
 }
 
 /// The Deployment of job `id`.
-pub fn deployment(id: &str, instance: &str, namespace: &str, job: &JobLaunched) -> Result<Deployment, serde_json::Error> {
+pub fn deployment(
+    id: &str,
+    instance: &str,
+    namespace: &str,
+    job: &JobLaunched,
+) -> Result<Deployment, serde_json::Error> {
     let labels = labels(id, instance, job);
     let selector = json!({ JOB_LABEL: id, INSTANCE_LABEL: instance });
     let ports: Vec<Value> = ports(&job.image)
@@ -135,7 +143,12 @@ pub fn deployment(id: &str, instance: &str, namespace: &str, job: &JobLaunched) 
 }
 
 /// The NodePort Service of job `id`.
-pub fn service(id: &str, instance: &str, namespace: &str, job: &JobLaunched) -> Result<Service, serde_json::Error> {
+pub fn service(
+    id: &str,
+    instance: &str,
+    namespace: &str,
+    job: &JobLaunched,
+) -> Result<Service, serde_json::Error> {
     let ports: Vec<Value> = ports(&job.image)
         .into_iter()
         .map(|(port, name)| json!({ "name": name, "port": port, "targetPort": port }))
@@ -178,8 +191,14 @@ mod tests {
         for name in ["@@@", &"x".repeat(300), "-a-"] {
             let label = owner_label(name);
             assert!(label.len() <= 63, "{label}");
-            assert!(label.starts_with(|c: char| c.is_ascii_alphanumeric()), "{label}");
-            assert!(label.ends_with(|c: char| c.is_ascii_alphanumeric()), "{label}");
+            assert!(
+                label.starts_with(|c: char| c.is_ascii_alphanumeric()),
+                "{label}"
+            );
+            assert!(
+                label.ends_with(|c: char| c.is_ascii_alphanumeric()),
+                "{label}"
+            );
         }
     }
 
@@ -194,7 +213,10 @@ mod tests {
         assert_eq!(v["persistentVolumeClaim"]["claimName"], "dataset-mnist");
         assert_eq!(d["metadata"]["name"], "job-1");
         assert_eq!(d["metadata"]["labels"][JOB_LABEL], "1");
-        assert_eq!(d["spec"]["template"]["metadata"]["labels"][INSTANCE_LABEL], "prod");
+        assert_eq!(
+            d["spec"]["template"]["metadata"]["labels"][INSTANCE_LABEL],
+            "prod"
+        );
         let s = serde_json::to_value(service("1", "prod", "default", &job()).unwrap()).unwrap();
         assert_eq!(s["spec"]["type"], "NodePort");
         assert_eq!(s["spec"]["ports"].as_array().unwrap().len(), 2);
@@ -205,6 +227,9 @@ mod tests {
         assert_eq!(endpoint_label(8888), "jupyter");
         assert_eq!(endpoint_label(5000), "digits");
         assert_eq!(endpoint_label(6006), "6006");
-        assert_eq!(ports("tensorflow/tensorflow:1.5.1"), vec![(8888, "jupyter")]);
+        assert_eq!(
+            ports("tensorflow/tensorflow:1.5.1"),
+            vec![(8888, "jupyter")]
+        );
     }
 }

@@ -48,7 +48,9 @@ const REEVALUATE_EVERY: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Observed {
     /// Ready, its pod on this node.
-    Ready { node: Option<String> },
+    Ready {
+        node: Option<String>,
+    },
     Failed(String),
     Pending(String),
 }
@@ -231,7 +233,13 @@ impl Seen {
         };
         match report(&ctx.jobs, NAME, job, &command, None).await {
             Ok(Ok(outcome)) => {
-                debug!(worker = NAME, job, ?observed, appended = outcome.appended, "reported");
+                debug!(
+                    worker = NAME,
+                    job,
+                    ?observed,
+                    appended = outcome.appended,
+                    "reported"
+                );
                 self.reported.insert(job.to_string(), observed);
             }
             // The job is gone (or not ours): nothing more to say of it.
@@ -239,7 +247,9 @@ impl Seen {
                 debug!(worker = NAME, job, %refused, "report refused");
                 self.reported.insert(job.to_string(), observed);
             }
-            Err(e) => warn!(worker = NAME, job, error = %e.describe(), "cannot report; will try again"),
+            Err(e) => {
+                warn!(worker = NAME, job, error = %e.describe(), "cannot report; will try again")
+            }
         }
     }
 }
@@ -342,7 +352,9 @@ async fn endpoints(
 
 /// A node's `InternalIP` (else `ExternalIP`, else its name).
 pub async fn node_address(ctx: &Context, node: &str) -> Result<String, kube::Error> {
-    let node = Api::<Node>::all(ctx.cluster.client.clone()).get(node).await?;
+    let node = Api::<Node>::all(ctx.cluster.client.clone())
+        .get(node)
+        .await?;
     Ok(address(&node))
 }
 

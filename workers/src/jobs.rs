@@ -80,7 +80,10 @@ where
         + std::fmt::Debug,
     K::DynamicType: Default,
 {
-    match api::<K>(ctx).delete(name, &DeleteParams::background()).await {
+    match api::<K>(ctx)
+        .delete(name, &DeleteParams::background())
+        .await
+    {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.is_not_found() => Ok(false),
         Err(e) => Err(e.into()),
@@ -102,18 +105,31 @@ async fn schedule(
     launched: &JobLaunched,
     cause: Option<&Envelope>,
 ) -> Result<(), Error> {
-    let course = ctx.courses.load(&launched.course_id).await.map_err(|e| match e {
-        command::CommandError::Store(e) => Error::Log(e),
-        other => Error::Invalid(other.to_string()),
-    })?;
+    let course = ctx
+        .courses
+        .load(&launched.course_id)
+        .await
+        .map_err(|e| match e {
+            command::CommandError::Store(e) => Error::Log(e),
+            other => Error::Invalid(other.to_string()),
+        })?;
     if course.status != command::course::Status::Active {
         info!(job = id, course = %launched.course_id, "the job's course is gone: deleting the job");
-        report(&ctx.jobs, JobReconciler::NAME, id, &JobCommand::DeleteWithCourse, cause).await?.ok();
+        report(
+            &ctx.jobs,
+            JobReconciler::NAME,
+            id,
+            &JobCommand::DeleteWithCourse,
+            cause,
+        )
+        .await?
+        .ok();
         return Ok(());
     }
     let namespace = ctx.cluster.namespace.clone();
     let invalid = |e: serde_json::Error| Error::Invalid(format!("job {id}: {e}"));
-    let deployment = job_objects::deployment(id, &ctx.instance, &namespace, launched).map_err(invalid)?;
+    let deployment =
+        job_objects::deployment(id, &ctx.instance, &namespace, launched).map_err(invalid)?;
     let service = job_objects::service(id, &ctx.instance, &namespace, launched).map_err(invalid)?;
     let applied = async {
         apply(ctx, &deployment).await?;
@@ -123,9 +139,17 @@ async fn schedule(
     if let Err(e) = applied {
         let error = Error::from(e);
         let said = error.describe();
-        report(&ctx.jobs, JobReconciler::NAME, id, &JobCommand::RecordError { error: said.clone() }, cause)
-            .await?
-            .ok();
+        report(
+            &ctx.jobs,
+            JobReconciler::NAME,
+            id,
+            &JobCommand::RecordError {
+                error: said.clone(),
+            },
+            cause,
+        )
+        .await?
+        .ok();
         if error.is_transient() {
             return Err(error);
         }
@@ -134,7 +158,9 @@ async fn schedule(
             &ctx.jobs,
             JobReconciler::NAME,
             id,
-            &JobCommand::Fail { reason: format!("the cluster refused the job: {said}") },
+            &JobCommand::Fail {
+                reason: format!("the cluster refused the job: {said}"),
+            },
             cause,
         )
         .await?
@@ -197,7 +223,8 @@ impl Reconciler for JobReconciler {
     fn resync<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Result<Resynced, Error>> {
         Box::pin(async move {
             let jobs = log_scan::read_all::<Job>(ctx).await?;
-            let selector = ListParams::default().labels(&job_objects::instance_jobs_selector(&ctx.instance));
+            let selector =
+                ListParams::default().labels(&job_objects::instance_jobs_selector(&ctx.instance));
             let deployments = labelled_jobs(&api::<Deployment>(ctx).list(&selector).await?.items);
             let services = labelled_jobs(&api::<Service>(ctx).list(&selector).await?.items);
             let mut resynced = Resynced::default();

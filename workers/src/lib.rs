@@ -97,11 +97,11 @@ pub async fn run(
     let ctx = Context::new(cluster, log);
     let workers = workers();
     tokio::join!(
-        futures::future::join_all(
-            workers
-                .iter()
-                .map(|worker| worker.run(&ctx, parking.as_ref(), &stop)),
-        ),
+        futures::future::join_all(workers.iter().map(|worker| worker.run(
+            &ctx,
+            parking.as_ref(),
+            &stop
+        )),),
         job_status::watch(ctx.clone(), stop.clone()),
         cluster_watch::watch(ctx.clone(), stop.clone()),
     );

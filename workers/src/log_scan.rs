@@ -42,7 +42,11 @@ pub async fn read_all<A: Aggregate>(ctx: &Context) -> Result<HashMap<String, A>,
             Ok(Some(Ok(message))) => message,
             Ok(Some(Err(e))) => return Err(unavailable(e.to_string())),
             Ok(None) => return Err(unavailable("the log closed the scan".into())),
-            Err(_) => return Err(unavailable(format!("no {aggregate} event within {READ_WAIT:?}"))),
+            Err(_) => {
+                return Err(unavailable(format!(
+                    "no {aggregate} event within {READ_WAIT:?}"
+                )));
+            }
         };
         let info = message.info().map_err(|e| unavailable(e.to_string()))?;
         let (seq, pending) = (info.stream_sequence, info.pending);

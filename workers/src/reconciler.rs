@@ -3,8 +3,8 @@
 use std::{sync::Arc, time::Duration};
 
 use command::{
-    Aggregate, CommandError, JetStreamStore, Outcome, Repository, StoreError, cluster::ClusterObject,
-    course::Course, job::Job,
+    Aggregate, CommandError, JetStreamStore, Outcome, Repository, StoreError,
+    cluster::ClusterObject, course::Course, job::Job,
 };
 use events::{Envelope, Event};
 use futures::future::BoxFuture;

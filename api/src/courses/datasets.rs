@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use warp::reply::{Response, json};
 use warp::Reply;
+use warp::reply::{Response, json};
 
 use super::errors::{CourseError, authorize};
 use crate::{App, RequestContext};

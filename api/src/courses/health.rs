@@ -65,7 +65,9 @@ pub async fn kubernetes(
         }
         let nodes: Vec<_> = nodes
             .into_iter()
-            .map(|n| json!({ "name": n.name, "status": if n.ready { "Ready" } else { "NotReady" } }))
+            .map(
+                |n| json!({ "name": n.name, "status": if n.ready { "Ready" } else { "NotReady" } }),
+            )
             .collect();
         Ok(json(&json!({ "error": false, "message": nodes })))
     })

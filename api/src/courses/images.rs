@@ -4,11 +4,7 @@
 
 use std::sync::Arc;
 
-use command::{
-    CommandError, DomainError,
-    images::ImagesCommand,
-    values::ImageRef,
-};
+use command::{CommandError, DomainError, images::ImagesCommand, values::ImageRef};
 use events::images::CATALOGUE;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -109,8 +105,10 @@ pub async fn change(
             ),
             other => CourseError::command(other, context),
         })?;
-        Ok(json(&json!({ "error": false, "message": format!("Image {image} {done} successfully") }))
-            .into_response())
+        Ok(json(
+            &json!({ "error": false, "message": format!("Image {image} {done} successfully") }),
+        )
+        .into_response())
     })
     .await
 }

@@ -6,10 +6,7 @@ use std::sync::Arc;
 
 use chrono::SecondsFormat;
 use command::{
-    CommandError, DomainError,
-    course::Status as CourseStatus,
-    job::JobCommand,
-    values::Username,
+    CommandError, DomainError, course::Status as CourseStatus, job::JobCommand, values::Username,
 };
 use events::job::{Endpoint, JobLaunched};
 use projection::jobs::{self, JobRow};
@@ -42,12 +39,19 @@ struct LaunchRequest {
 /// exists. The course must exist and every dataset it mounts must have its claim in the
 /// cluster (as the workers last saw it); a GPU count no node can hold is not refused here:
 /// the job stays `Pending` and says why.
-pub async fn launch(ctx: RequestContext, app: Arc<App>, token: Option<String>, body: Body) -> Response {
+pub async fn launch(
+    ctx: RequestContext,
+    app: Arc<App>,
+    token: Option<String>,
+    body: Body,
+) -> Response {
     ctx.answer(async {
         let caller = authorize(&app, token)?;
         let request: LaunchRequest = parse(body)?;
         if request.user.is_empty() {
-            return Err(CourseError::bad_request("user field in request cannot be empty"));
+            return Err(CourseError::bad_request(
+                "user field in request cannot be empty",
+            ));
         }
         let owner = Username::parse(request.user)?;
         // Said before anything is looked up, so another user learns nothing of the course;
@@ -61,11 +65,10 @@ pub async fn launch(ctx: RequestContext, app: Arc<App>, token: Option<String>, b
         let course_id = Uuid::parse_str(&request.course_id)
             .map_err(|_| CourseError::course_not_found())?
             .to_string();
-        let course = app
-            .courses
-            .load(&course_id)
-            .await
-            .map_err(|e| CourseError::command(e, &format!("Query course id {course_id} fail")))?;
+        let course =
+            app.courses.load(&course_id).await.map_err(|e| {
+                CourseError::command(e, &format!("Query course id {course_id} fail"))
+            })?;
         let details = match (course.status, course.details) {
             (CourseStatus::Active, Some(details)) => details,
             _ => return Err(CourseError::course_not_found()),
@@ -109,7 +112,11 @@ pub async fn launch(ctx: RequestContext, app: Arc<App>, token: Option<String>, b
 
 /// Every dataset of the course has its claim (`dataset-<name>`) in the jobs namespace, or
 /// the launch would leave a pod that can never start.
-async fn check_datasets(app: &App, course_id: &str, datasets: &[String]) -> Result<(), CourseError> {
+async fn check_datasets(
+    app: &App,
+    course_id: &str,
+    datasets: &[String],
+) -> Result<(), CourseError> {
     if datasets.is_empty() {
         return Ok(());
     }
@@ -129,10 +136,9 @@ async fn check_datasets(app: &App, course_id: &str, datasets: &[String]) -> Resu
 /// the course door's for the rest.
 fn job_error(error: CommandError, context: &str) -> CourseError {
     match error {
-        CommandError::Domain(DomainError::NotFound) => CourseError::new(
-            StatusCode::NOT_FOUND,
-            format!("{context}: job not found"),
-        ),
+        CommandError::Domain(DomainError::NotFound) => {
+            CourseError::new(StatusCode::NOT_FOUND, format!("{context}: job not found"))
+        }
         CommandError::Domain(DomainError::Forbidden) => CourseError::new(
             StatusCode::FORBIDDEN,
             format!("{context}: only the owner of this job or an admin may do this"),
@@ -188,7 +194,12 @@ struct UserQuery {
 }
 
 /// `POST /v1/job/list`: one user's jobs, to that user or an admin.
-pub async fn list(ctx: RequestContext, app: Arc<App>, token: Option<String>, body: Body) -> Response {
+pub async fn list(
+    ctx: RequestContext,
+    app: Arc<App>,
+    token: Option<String>,
+    body: Body,
+) -> Response {
     ctx.answer(async {
         let caller = authorize(&app, token)?;
         let query: UserQuery = parse(body)?;
@@ -226,7 +237,12 @@ fn may_see(caller: &Principal, user: &str, context: &str) -> Result<(), CourseEr
 
 /// `DELETE /v1/job/delete/:id` (`JobDeleted`): the job leaves the list at once; the
 /// workers remove its Deployment and Service.
-pub async fn delete(id: String, ctx: RequestContext, app: Arc<App>, token: Option<String>) -> Response {
+pub async fn delete(
+    id: String,
+    ctx: RequestContext,
+    app: Arc<App>,
+    token: Option<String>,
+) -> Response {
     ctx.answer(async {
         let caller = authorize(&app, token)?;
         if id.is_empty() {
@@ -249,8 +265,12 @@ pub async fn delete(id: String, ctx: RequestContext, app: Arc<App>, token: Optio
             }
             other => job_error(other, &context),
         })?;
-        Ok(json(&json!({ "error": false, "message": format!("job {id} is deleted successfully") }))
-            .into_response())
+        Ok(
+            json(
+                &json!({ "error": false, "message": format!("job {id} is deleted successfully") }),
+            )
+            .into_response(),
+        )
     })
     .await
 }
