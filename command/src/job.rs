@@ -266,7 +266,10 @@ mod tests {
             job.decide(&JobCommand::DeleteWithCourse),
             Ok(deleted.clone())
         );
-        let gone = state(&[JobEvent::JobLaunched(launched()), deleted.unwrap()]);
+        let gone = state(&[
+            JobEvent::JobLaunched(launched()),
+            JobEvent::JobDeleted(JobDeleted {}),
+        ]);
         assert!(!gone.is_live());
         for command in [schedule(), JobCommand::Delete(caller("root", true))] {
             assert_eq!(gone.decide(&command), Err(DomainError::NotFound));

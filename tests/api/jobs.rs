@@ -559,7 +559,7 @@ async fn a_worker_killed_before_its_kubernetes_call_leaves_the_job_to_the_next_o
     let sim = start_sim(&dir, addr, true).await;
     let second = WorkProcess::start(&settings, &dir.0.join("work-2.log"));
     assert!(
-        until_ready(&app, &[id.clone()], Duration::from_secs(60)).await,
+        until_ready(&app, std::slice::from_ref(&id), Duration::from_secs(60)).await,
         "{:?}",
         job(&app, &id).await
     );

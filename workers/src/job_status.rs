@@ -57,8 +57,8 @@ pub enum Observed {
 
 /// A change of one of the watched kinds.
 enum Change {
-    Deployment(watcher::Event<Deployment>),
-    Pod(watcher::Event<Pod>),
+    Deployment(Box<watcher::Event<Deployment>>),
+    Pod(Box<watcher::Event<Pod>>),
     Tick,
 }
 
@@ -91,13 +91,13 @@ pub async fn watch(ctx: Context, stop: CancellationToken) {
         config.clone(),
     )
     .default_backoff()
-    .map(|e| e.map(Change::Deployment));
+    .map(|e| e.map(|e| Change::Deployment(Box::new(e))));
     let pods = watcher(
         Api::<Pod>::namespaced(ctx.cluster.client.clone(), &namespace),
         config,
     )
     .default_backoff()
-    .map(|e| e.map(Change::Pod));
+    .map(|e| e.map(|e| Change::Pod(Box::new(e))));
     let ticks = stream::unfold((), |()| async {
         tokio::time::sleep(REEVALUATE_EVERY).await;
         Some((Ok(Change::Tick), ()))
@@ -128,7 +128,7 @@ impl Seen {
     /// Takes in a change; returns the jobs to derive again.
     fn apply(&mut self, change: Change) -> Vec<String> {
         match change {
-            Change::Deployment(event) => match event {
+            Change::Deployment(event) => match *event {
                 watcher::Event::Apply(d) => self.put_deployment(d),
                 watcher::Event::Delete(d) => {
                     let job = job_of(&d);
@@ -155,7 +155,7 @@ impl Seen {
                     self.all_jobs()
                 }
             },
-            Change::Pod(event) => match event {
+            Change::Pod(event) => match *event {
                 watcher::Event::Apply(p) => {
                     let job = job_of(&p);
                     self.pods.insert(name_of(&p), p);
@@ -261,11 +261,13 @@ const IMAGE_FAILURES: &[&str] = &["ErrImagePull", "ImagePullBackOff", "InvalidIm
 pub fn observe(deployment: &Deployment, pods: &[&Pod]) -> Option<Observed> {
     let status = deployment.status.as_ref();
     if status.and_then(|s| s.ready_replicas).unwrap_or(0) >= 1 {
+        // The pods arrive on a watch of their own: until the ready pod is seen, its node
+        // (the endpoints' host) is not known, and nothing is said yet.
         let node = pods
             .iter()
             .find(|p| pod_ready(p))
-            .and_then(|p| p.spec.as_ref()?.node_name.clone());
-        return Some(Observed::Ready { node });
+            .and_then(|p| p.spec.as_ref()?.node_name.clone())?;
+        return Some(Observed::Ready { node: Some(node) });
     }
     for pod in pods {
         let statuses = pod
