@@ -174,7 +174,7 @@ async fn nats_phase(
                 } else {
                     0
                 };
-                let job = first_job + client as i64 * 10_000_000 + n;
+                let job = first_job + client as i64 * 1_000_000 + n;
                 let hundredths = 1 + n % 100;
                 let bytes = serde_json::to_vec(&charge(job, &accounts[slot].1, hundredths))?;
                 let started = Instant::now();
@@ -386,7 +386,8 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
         ),
     ];
     for (i, (key, label, target)) in phases.iter().enumerate() {
-        let first_job = (i as i64 + 1) * 1_000_000_000;
+        // Slurm job ids stay below 2^31: 100 million per phase, a million per client.
+        let first_job = (i as i64 + 1) * 100_000_000;
         let spread = key.ends_with("spread");
         let (rate, tally) = if key.starts_with("nats") {
             nats_phase(&args, &setup, &nats, first_job, spread).await?

@@ -9,7 +9,8 @@
 //!   them: stable under a rebuild, and small enough for the door's `qos` range.
 //! - The balance is folded here: `charged_hundredths` is Σ `SUCharged` of the account, and
 //!   balance = allocation × 100 − charged. A batch adds each account's charges with one
-//!   statement, so a thousand charges against one account cost one row update per batch.
+//!   statement, so a thousand charges against one account cost one row update per batch;
+//!   the jobs it records are written with one statement too.
 //! - A user becomes a member of an account when a job of theirs is recorded under it.
 
 use std::collections::HashMap;
@@ -136,26 +137,33 @@ async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgr
     // because every other event is written as it comes, before them.
     let mut charged: HashMap<&str, i64> = HashMap::new();
     let mut totals: HashMap<&str, (i64, DateTime<Utc>)> = HashMap::new();
+    // Consecutive job records are written together (one statement for all their rows);
+    // any other event of a job, an account or a user writes them first.
+    let mut recorded: Vec<NewJob<'_>> = Vec::new();
     for applied in events {
         let at = applied.envelope.meta.occurred_at;
         let id = applied.envelope.aggregate_id.as_str();
         let seq = applied.seq as i64;
+        if let Event::SlurmJob(SlurmJobEvent::SlurmJobRecorded(job)) = &applied.event {
+            recorded.push(NewJob { id, seq, at, job });
+            continue;
+        }
+        if let Event::SlurmJob(SlurmJobEvent::SUCharged(charge)) = &applied.event {
+            *charged.entry(charge.account_id.as_str()).or_default() += charge.su_hundredths;
+            totals.insert(id, (charge.total_hundredths, at));
+            continue;
+        }
+        record_jobs(tx, &mut recorded).await?;
         match &applied.event {
             Event::Account(event) => account(tx, id, seq, at, event).await?,
             Event::SlurmUser(event) => slurm_user(tx, id, seq, at, event).await?,
-            Event::SlurmJob(SlurmJobEvent::SlurmJobRecorded(job)) => {
-                record_job(tx, id, seq, at, job).await?
-            }
             Event::SlurmJob(SlurmJobEvent::SlurmJobUpdated(changes)) => {
                 update_job(tx, id, at, changes).await?
-            }
-            Event::SlurmJob(SlurmJobEvent::SUCharged(charge)) => {
-                *charged.entry(charge.account_id.as_str()).or_default() += charge.su_hundredths;
-                totals.insert(id, (charge.total_hundredths, at));
             }
             _ => {}
         }
     }
+    record_jobs(tx, &mut recorded).await?;
     if !charged.is_empty() {
         let (accounts, sums): (Vec<&str>, Vec<i64>) = charged.into_iter().unzip();
         let statement = tx
@@ -318,45 +326,112 @@ async fn slurm_user(
     Ok(())
 }
 
-async fn record_job(
-    tx: &Tx<'_>,
-    id: &str,
+/// A job record waiting to be written with the others of its batch.
+struct NewJob<'a> {
+    id: &'a str,
     seq: i64,
     at: DateTime<Utc>,
-    job: &SlurmJobRecorded,
+    job: &'a SlurmJobRecorded,
+}
+
+/// Writes the job records in hand, and empties them. Names get their ids in log order.
+async fn record_jobs(
+    tx: &Tx<'_>,
+    recorded: &mut Vec<NewJob<'_>>,
 ) -> Result<(), tokio_postgres::Error> {
-    let partition = name_id(tx, PARTITION, &job.partition).await?;
-    let qos = name_id(tx, QOS, &job.qos).await?;
+    if recorded.is_empty() {
+        return Ok(());
+    }
+    let mut ids: HashMap<(&str, &str), i32> = HashMap::new();
+    for new in recorded.iter() {
+        for (kind, name) in [
+            (PARTITION, new.job.partition.as_str()),
+            (QOS, new.job.qos.as_str()),
+        ] {
+            if let std::collections::hash_map::Entry::Vacant(slot) = ids.entry((kind, name)) {
+                slot.insert(name_id(tx, kind, name).await?);
+            }
+        }
+    }
+    let mut rows = JobRows::default();
+    for new in recorded.drain(..) {
+        let job = new.job;
+        rows.id.push(new.id.to_string());
+        rows.number.push(new.seq);
+        rows.cluster.push(job.cluster.clone());
+        rows.slurm_job_id.push(job.slurm_job_id);
+        rows.user_id.push(job.user_id.clone());
+        rows.account_id.push(job.account_id.clone());
+        rows.submit.push(job.submit);
+        rows.start.push(job.start);
+        rows.end.push(job.end);
+        rows.status.push(job.status);
+        rows.partition.push(
+            ids.get(&(PARTITION, job.partition.as_str()))
+                .copied()
+                .unwrap_or(0),
+        );
+        rows.qos
+            .push(ids.get(&(QOS, job.qos.as_str())).copied().unwrap_or(0));
+        rows.at.push(new.at);
+    }
+    let r = &rows;
     exec(
         tx,
         "INSERT INTO acct_job (job_id, number, cluster, slurm_job_id, user_id, account_id, submit,
              start_at, end_at, status, partition, qos, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+         SELECT t.id, t.number, t.cluster, t.slurm_job_id, t.user_id, t.account_id, t.submit,
+             t.start_at, t.end_at, t.status, t.partition, t.qos, t.at, t.at
+         FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[],
+             $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::int4[], $11::int4[],
+             $12::int4[], $13::timestamptz[])
+             AS t(id, number, cluster, slurm_job_id, user_id, account_id, submit, start_at,
+                  end_at, status, partition, qos, at)
          ON CONFLICT (job_id) DO NOTHING",
         &[
-            &id,
-            &seq,
-            &job.cluster,
-            &job.slurm_job_id,
-            &job.user_id,
-            &job.account_id,
-            &job.submit,
-            &job.start,
-            &job.end,
-            &job.status,
-            &partition,
-            &qos,
-            &at,
+            &r.id,
+            &r.number,
+            &r.cluster,
+            &r.slurm_job_id,
+            &r.user_id,
+            &r.account_id,
+            &r.submit,
+            &r.start,
+            &r.end,
+            &r.status,
+            &r.partition,
+            &r.qos,
+            &r.at,
         ],
     )
     .await?;
     exec(
         tx,
-        "INSERT INTO acct_member (account_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        &[&job.account_id, &job.user_id],
+        "INSERT INTO acct_member (account_id, user_id)
+         SELECT DISTINCT a, u FROM UNNEST($1::text[], $2::text[]) AS t(a, u)
+         ON CONFLICT DO NOTHING",
+        &[&r.account_id, &r.user_id],
     )
     .await?;
     Ok(())
+}
+
+/// Job rows to write, column by column, for `UNNEST`.
+#[derive(Default)]
+struct JobRows {
+    id: Vec<String>,
+    number: Vec<i64>,
+    cluster: Vec<String>,
+    slurm_job_id: Vec<i64>,
+    user_id: Vec<String>,
+    account_id: Vec<String>,
+    submit: Vec<DateTime<Utc>>,
+    start: Vec<Option<DateTime<Utc>>>,
+    end: Vec<Option<DateTime<Utc>>>,
+    status: Vec<i32>,
+    partition: Vec<i32>,
+    qos: Vec<i32>,
+    at: Vec<DateTime<Utc>>,
 }
 
 async fn update_job(

@@ -395,11 +395,12 @@ async fn dispatch(
     } else {
         COLLECTION_ALLOW
     };
-    let allowed = match (&id, &call.method) {
-        (_, &Method::GET | &Method::HEAD | &Method::OPTIONS) => true,
-        (None, &Method::POST) | (Some(_), &Method::PATCH) => true,
-        _ => false,
-    };
+    let allowed = matches!(
+        (&id, &call.method),
+        (_, &Method::GET | &Method::HEAD | &Method::OPTIONS)
+            | (None, &Method::POST)
+            | (Some(_), &Method::PATCH)
+    );
     if !allowed {
         return Err(AccountingError::method_not_allowed(&call.method, allow));
     }
