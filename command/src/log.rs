@@ -36,6 +36,9 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const TO_SLACK: Duration = Duration::from_secs(10);
 /// Events read ahead of the one being sent.
 const CHUNK: usize = 256;
+/// How long a query (not a follow) waits for the next event of its match before it gives up
+/// on the stream rather than hang.
+const QUIET: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The filters as a client spells them (query parameters, command-line flags).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -264,7 +267,10 @@ async fn read(
         })
         .await
         .map_err(|e| unavailable(&e))?;
-    if !follow && consumer.cached_info().num_pending == 0 {
+    // A query (not a follow) reads the matches the stream held when it started, and no
+    // more: events appended meanwhile are left to the next page.
+    let mut remaining = consumer.cached_info().num_pending;
+    if !follow && remaining == 0 {
         return Ok(());
     }
     let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
@@ -272,6 +278,9 @@ async fn read(
         let first = tokio::select! {
             _ = sender.closed() => return Ok(()),
             next = messages.next() => next,
+            _ = tokio::time::sleep(QUIET), if !follow => {
+                return Err(StoreError::Unavailable("the event stream stopped answering".into()));
+            }
         };
         let Some(first) = first else {
             return Err(StoreError::Unavailable("event stream closed".into()));
@@ -300,7 +309,8 @@ async fn read(
                 Ok(_) => {}
                 Err(e) => warn!(seq, error = %e, "unreadable envelope left out of the log"),
             }
-            if !follow && pending == 0 {
+            remaining = remaining.saturating_sub(1);
+            if !follow && (pending == 0 || remaining == 0) {
                 done = true;
                 break;
             }

@@ -67,7 +67,9 @@ impl Served {
             lines,
             seen: Vec::new(),
         };
-        let serving = served.wait_for_line(|line| line.contains("serving")).await;
+        let serving = served
+            .wait_for_line(|line| line.contains("serving") && address_in(line).is_some())
+            .await;
         let addr = address_in(&serving).unwrap_or_else(|| panic!("no address in {serving:?}"));
         served.base = format!("http://{addr}");
         served

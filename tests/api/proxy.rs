@@ -139,7 +139,7 @@ fn invalid_token() -> Value {
 }
 
 fn no_nodes() -> Value {
-    json!({ "error": true, "message": "List Node fail: the node list is not available yet" })
+    json!({ "error": true, "message": "List Node fail: no node of the cluster has been observed yet" })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -214,7 +214,7 @@ async fn a_login_through_the_form_gives_tokens_the_course_door_accepts_until_log
     // The health check accepts it; it has no node list to give yet.
     assert_eq!(
         kubernetes_auth(&app, Some(&format!("Bearer {access}"))).await,
-        (501, no_nodes())
+        (503, no_nodes())
     );
 
     let (status, facts) = introspect(&app, &access).await;
@@ -763,7 +763,7 @@ async fn every_documented_error_of_the_proxy_in_the_course_envelope() {
         (403, invalid_token())
     );
     let (status, _) = kubernetes_auth(&app, Some(&format!("Bearer {}", app.admin_token))).await;
-    assert_eq!(status, 501);
+    assert_eq!(status, 503);
     let short = app.login("jimmy", "jimmy-password", 1).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
