@@ -36,9 +36,9 @@ pub const DEFAULT_LIMIT: usize = 100;
 pub const TO_SLACK: Duration = Duration::from_secs(10);
 /// Events read ahead of the one being sent.
 const CHUNK: usize = 256;
-/// How long a query (not a follow) waits for the next event of its match before it gives up
-/// on the stream rather than hang.
-const QUIET: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a query (not a follow) waits for the next event of its match before it takes
+/// its consumer for stalled and reads on with a new one.
+const QUIET: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The filters as a client spells them (query parameters, command-line flags).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -257,12 +257,50 @@ async fn read(
     follow: bool,
     sender: &mpsc::Sender<Result<Recorded, StoreError>>,
 ) -> Result<(), StoreError> {
+    // The last sequence read: a consumer that goes quiet is replaced by one that starts
+    // after it, so a query neither hangs nor repeats an event.
+    let mut last_seen: Option<u64> = None;
+    loop {
+        let policy = match last_seen {
+            Some(seq) => DeliverPolicy::ByStartSequence {
+                start_sequence: seq + 1,
+            },
+            None => filter.deliver_policy(),
+        };
+        match read_from(store, filter, policy, follow, sender, &mut last_seen).await? {
+            Ended::Done => return Ok(()),
+            Ended::Quiet => {
+                warn!(
+                    ?last_seen,
+                    "the log's consumer went quiet; reading on with a new one"
+                );
+            }
+        }
+    }
+}
+
+/// How one consumer's read ended.
+enum Ended {
+    /// Every match was sent, or the client left.
+    Done,
+    /// A query's consumer delivered nothing for [`QUIET`] though events were pending.
+    Quiet,
+}
+
+async fn read_from(
+    store: &JetStreamStore,
+    filter: &LogFilter,
+    deliver_policy: DeliverPolicy,
+    follow: bool,
+    sender: &mpsc::Sender<Result<Recorded, StoreError>>,
+    last_seen: &mut Option<u64>,
+) -> Result<Ended, StoreError> {
     let unavailable = |e: &dyn std::fmt::Display| StoreError::Unavailable(e.to_string());
     let consumer = store
         .stream()
         .create_consumer(pull::OrderedConfig {
             filter_subject: filter.subject(store.instance()),
-            deliver_policy: filter.deliver_policy(),
+            deliver_policy,
             ..Default::default()
         })
         .await
@@ -271,16 +309,14 @@ async fn read(
     // more: events appended meanwhile are left to the next page.
     let mut remaining = consumer.cached_info().num_pending;
     if !follow && remaining == 0 {
-        return Ok(());
+        return Ok(Ended::Done);
     }
     let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
     loop {
         let first = tokio::select! {
-            _ = sender.closed() => return Ok(()),
+            _ = sender.closed() => return Ok(Ended::Done),
             next = messages.next() => next,
-            _ = tokio::time::sleep(QUIET), if !follow => {
-                return Err(StoreError::Unavailable("the event stream stopped answering".into()));
-            }
+            _ = tokio::time::sleep(QUIET), if !follow => return Ok(Ended::Quiet),
         };
         let Some(first) = first else {
             return Err(StoreError::Unavailable("event stream closed".into()));
@@ -298,6 +334,7 @@ async fn read(
             let message = message.map_err(|e| unavailable(&e))?;
             let info = message.info().map_err(|e| unavailable(&e))?;
             let (seq, pending) = (info.stream_sequence, info.pending);
+            *last_seen = Some(seq);
             if filter.past_end(info.published) {
                 done = true;
                 break;
@@ -318,11 +355,11 @@ async fn read(
         store.open_personal(&mut matched).await?;
         for recorded in matched {
             if sender.send(Ok(recorded)).await.is_err() {
-                return Ok(());
+                return Ok(Ended::Done);
             }
         }
         if done {
-            return Ok(());
+            return Ok(Ended::Done);
         }
     }
 }
