@@ -32,7 +32,8 @@ use crate::{Settings, connect};
 pub struct EventsArgs {
     #[command(flatten)]
     pub settings: Settings,
-    /// Aggregate type (course, user, group, admins, ...).
+    /// Aggregate type (course, user, group, admins, job, images, cluster, account, slurm_user,
+    /// slurm_job).
     #[arg(long)]
     pub aggregate: Option<String>,
     #[arg(long)]

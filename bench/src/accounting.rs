@@ -88,17 +88,9 @@ async fn admin_send(
 
 async fn setup(args: &Args) -> anyhow::Result<Setup> {
     let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{}/api/v1/token", args.base))
-        .json(&json!({"username": args.admin_user, "password": args.admin_password, "expiration": 86400}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["token"]
-        .as_str()
-        .context("the admin cannot log in")?
-        .to_string();
+    let token =
+        crate::login::admin_token(&http, &args.base, &args.admin_user, &args.admin_password)
+            .await?;
     let mut setup = Setup {
         http,
         base: args.base.clone(),

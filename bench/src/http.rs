@@ -165,7 +165,14 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
         .build()
         .context("cannot build the HTTP client")?;
     let base = args.base.trim_end_matches('/').to_string();
-    let token = login(&http, &base, &args).await?;
+    let token = crate::login::admin_token_within(
+        &http,
+        &base,
+        &args.admin_user,
+        &args.admin_password,
+        args.login_timeout,
+    )
+    .await?;
     let authorization = HeaderValue::from_str(&format!("Bearer {token}"))
         .context("the token does not fit in a header")?;
     let client = Arc::new(Client {
@@ -573,37 +580,6 @@ fn get(conn: &Connection, client: &Client, id: &str) -> Result<Request<conn::Bod
         .header(header::AUTHORIZATION, &client.authorization)
         .body(conn::Body::default())
         .map_err(|e| format!("error: {e}"))
-}
-
-/// Logs in as the admin, retrying while the bootstrap admin is not yet projected.
-async fn login(http: &reqwest::Client, base: &str, args: &Args) -> anyhow::Result<String> {
-    let deadline = Instant::now() + args.login_timeout;
-    loop {
-        let answer = http
-            .post(format!("{base}/api/v1/token"))
-            .json(&json!({
-                "username": args.admin_user,
-                "password": args.admin_password,
-                "expiration": 24 * 3600,
-            }))
-            .send()
-            .await;
-        let last = match answer {
-            Ok(response) => {
-                let status = response.status();
-                let body: Value = response.json().await.unwrap_or(Value::Null);
-                if let Some(token) = body["token"].as_str() {
-                    return Ok(token.to_string());
-                }
-                format!("HTTP {status}: {body}")
-            }
-            Err(e) => format!("{:#}", anyhow::Error::from(e)),
-        };
-        if Instant::now() >= deadline {
-            bail!("cannot log in as {} at {base}: {last}", args.admin_user);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// The ids of every course of `owners`, through `POST /v1/course/list`.

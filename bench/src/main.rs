@@ -5,6 +5,7 @@
 //! - `pgbench` and `jetstream` measure the raw baselines beside which `table` sets Gantry's
 //!   figures.
 //! - `accounting` drives the accounting door's charges (NATS and HTTP PATCH) and job reads.
+//! - `jobs` launches 1,000 jobs onto the Kubernetes simulator and times them to `Ready`.
 //! - `cleanup` removes an instance's stream and schema.
 
 mod accounting;
@@ -14,6 +15,8 @@ mod conn;
 mod cpu;
 mod http;
 mod instance;
+mod jobs;
+mod login;
 mod report;
 mod table;
 
@@ -50,6 +53,9 @@ enum Command {
     /// Charges through the epilogue's NATS subject and HTTP PATCH, then job reads, against a
     /// running Gantry; checks the balances at the end.
     Accounting(accounting::Args),
+    /// 1,000 job launches through the course door onto the Kubernetes simulator: launches/s,
+    /// launch-to-Ready latencies, objects created exactly once.
+    Jobs(jobs::Args),
     /// Delete an instance's JetStream stream and PostgreSQL schema.
     Cleanup(instance::Args),
 }
@@ -80,6 +86,7 @@ async fn main() -> ExitCode {
             Err(e) => Err(e),
         },
         Command::Accounting(args) => accounting::run(args, &summary).await,
+        Command::Jobs(args) => jobs::run(args, &summary).await,
         Command::Cleanup(args) => instance::run(args).await,
     };
     match result {

@@ -26,7 +26,7 @@ use crate::{
     values::{AccountDescription, AccountName, AccountType},
 };
 
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct Account {
     pub opened: Option<AccountOpened>,
     pub members: BTreeSet<String>,

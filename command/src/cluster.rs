@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::{Aggregate, DomainError};
 
 /// The last event of the object: what the cluster showed of it, or that it went.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct ClusterObject {
     pub last: Option<ClusterEvent>,
 }

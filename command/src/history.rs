@@ -18,8 +18,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::{
-    Aggregate, EventStore, JetStreamStore, StoreError, admins::Admins, course::Course,
-    group::Group, user::User,
+    Aggregate, EventStore, JetStreamStore, StoreError, account::Account, admins::Admins,
+    cluster::ClusterObject, course::Course, group::Group, images::Images, job::Job,
+    slurm_job::SlurmJob, slurm_user::SlurmUser, user::User,
 };
 
 /// One aggregate type: its name (the subject token) and how to fold its events.
@@ -36,6 +37,12 @@ pub fn registered() -> Vec<AggregateType> {
         kind::<User>(),
         kind::<Group>(),
         kind::<Admins>(),
+        kind::<Job>(),
+        kind::<Images>(),
+        kind::<ClusterObject>(),
+        kind::<Account>(),
+        kind::<SlurmUser>(),
+        kind::<SlurmJob>(),
     ]
 }
 
@@ -149,7 +156,7 @@ mod tests {
     #[test]
     fn every_event_enum_has_its_aggregate_type() {
         let names: Vec<_> = registered().iter().map(|t| t.name).collect();
-        assert_eq!(names, ["course", "user", "group", "admins"]);
+        assert_eq!(names, events::Event::AGGREGATES);
         assert!(find("course").is_some());
         assert!(find("spaceship").is_none());
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::{Aggregate, DomainError, user::Caller, values::ImageRef};
 
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct Images {
     pub images: BTreeSet<String>,
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::{Aggregate, DomainError, user::Caller};
 
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct Job {
     pub launched: Option<JobLaunched>,
     pub scheduled: Option<JobScheduled>,

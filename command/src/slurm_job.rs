@@ -27,7 +27,7 @@ use crate::{
 /// What charges come from: Slurm jobs.
 pub const SOURCE: &str = "slurm";
 
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct SlurmJob {
     pub recorded: Option<SlurmJobRecorded>,
     /// What the job charged so far, in hundredths of an SU.

@@ -16,7 +16,7 @@ use crate::{
     values::{AccountingEmail, SlurmUsername, UserMetadata},
 };
 
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct SlurmUser {
     pub added: Option<SlurmUserAdded>,
 }

@@ -92,7 +92,7 @@ pub struct JobRetrying {
 pub struct JobDeleted {}
 
 /// Where a job is, as the course door's job list says it.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum JobStatus {
     /// Never launched.
     #[default]
@@ -135,7 +135,7 @@ pub const WAITING_FOR_POD: &str = "waiting for its pod to become ready";
 
 /// How far a job got: the one place that says what each event does to it, used by the
 /// aggregate and by the read model alike.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
 pub struct Progress {
     pub status: JobStatus,
     /// Why it is `Pending` or `Failed`; empty otherwise.

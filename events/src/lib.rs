@@ -94,6 +94,20 @@ pub enum Event {
 }
 
 impl Event {
+    /// Every aggregate type, in the order of [`Event`]'s variants.
+    pub const AGGREGATES: &'static [&'static str] = &[
+        CourseEvent::AGGREGATE,
+        UserEvent::AGGREGATE,
+        GroupEvent::AGGREGATE,
+        AdminsEvent::AGGREGATE,
+        JobEvent::AGGREGATE,
+        ImagesEvent::AGGREGATE,
+        ClusterEvent::AGGREGATE,
+        AccountEvent::AGGREGATE,
+        SlurmUserEvent::AGGREGATE,
+        SlurmJobEvent::AGGREGATE,
+    ];
+
     /// Decodes an envelope of any aggregate into its typed event.
     pub fn decode(envelope: &Envelope) -> Result<Self, DecodeError> {
         match envelope.aggregate.as_str() {

@@ -35,6 +35,7 @@ pub mod projector;
 pub mod rebuild;
 pub mod registry;
 pub mod replay;
+pub mod retry;
 pub mod secret;
 pub mod status;
 pub mod studio;

@@ -631,7 +631,7 @@ impl Drop for ReadAhead {
 
 /// A message of the log read as far as its envelope, before its personal values are
 /// opened and its event decoded.
-enum Read {
+pub(crate) enum Read {
     Envelope {
         seq: u64,
         envelope: Envelope,
@@ -643,8 +643,16 @@ enum Read {
 }
 
 impl Read {
+    /// The envelope read, whose personal values are still to be opened.
+    pub(crate) fn envelope_mut(&mut self) -> Option<&mut Envelope> {
+        match self {
+            Read::Envelope { envelope, .. } => Some(envelope),
+            Read::Skip(_) | Read::Park(_) => None,
+        }
+    }
+
     /// What `projection` makes of it.
-    fn decode(self, projection: &dyn Projection) -> Delivered {
+    pub(crate) fn decode(self, projection: &dyn Projection) -> Delivered {
         let (seq, envelope) = match self {
             Read::Skip(seq) => return Delivered::Skip(seq),
             Read::Park(parked) => return Delivered::Park(parked),
@@ -687,7 +695,7 @@ fn parked(
 }
 
 /// The envelope of the message at `seq` on `subject`, if `projection` reads it.
-fn read_message(projection: &dyn Projection, seq: u64, subject: &str, payload: &[u8]) -> Read {
+pub(crate) fn read_message(projection: &dyn Projection, seq: u64, subject: &str, payload: &[u8]) -> Read {
     let envelope = match Envelope::from_bytes(payload) {
         Ok(envelope) => envelope,
         Err(e) => {

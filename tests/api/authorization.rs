@@ -275,6 +275,7 @@ fn table() -> Vec<Row> {
         .body(json!({"key": "nothing"})),
         row(Gantry, "GET", "/admin/projections", Admin),
         row(Gantry, "GET", "/admin/parked", Admin),
+        row(Gantry, "POST", "/admin/parked/1/retry", Admin),
         row(Gantry, "POST", "/admin/projections/rebuild", Admin)
             .body(json!({"projection": "group_directory"})),
         row(Gantry, "GET", "/admin/events", Admin),

@@ -209,6 +209,74 @@ async fn an_event_the_database_refuses_is_parked_and_the_projection_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_parked_event_is_applied_when_retried_once_its_cause_is_fixed() {
+    let app = spawn_gantry().await;
+    let db = app.database().await;
+    let client = db.pool.get().await.expect("connection");
+    // A rule of the database that refuses this one course: the cause an admin fixes later.
+    client
+        .batch_execute("ALTER TABLE course ADD CONSTRAINT held_back CHECK (name <> 'held back')")
+        .await
+        .expect("constraint");
+    let id = uuid::Uuid::new_v4().to_string();
+    let seq = app
+        .publish_raw(
+            "course",
+            &id,
+            course_envelope(&id, "CourseCreated", 1, course_created("held back")),
+        )
+        .await;
+    let parked = eventually(Duration::from_secs(10), || async {
+        app.parked().await.iter().any(|p| p.1 as u64 == seq)
+    })
+    .await;
+    assert!(parked, "the refused course is parked");
+    let retry = |path: String| app.send(app.admin(app.http.post(app.url(&path))));
+
+    // Retried before the fix: still parked, with the database's reason.
+    let (status, answer) = retry(format!("/admin/parked/{seq}/retry")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["seq"], json!(seq));
+    assert_eq!(answer["retried"][0]["consumer"], "course_catalogue");
+    assert_eq!(answer["retried"][0]["outcome"], "parked");
+    let error = answer["retried"][0]["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("23514"), "a check violation: {answer}");
+    assert_eq!(app.get_course(&id).await.0, 400);
+
+    client
+        .batch_execute("ALTER TABLE course DROP CONSTRAINT held_back")
+        .await
+        .expect("drop constraint");
+    let (status, answer) = retry(format!("/admin/parked/{seq}/retry")).await;
+    assert_eq!(
+        (status, answer),
+        (
+            200,
+            json!({"seq": seq, "retried": [
+                {"consumer": "course_catalogue", "outcome": "applied", "error": null}
+            ]})
+        )
+    );
+    let (status, course) = app.get_course(&id).await;
+    assert_eq!((status, &course["course"]["name"]), (200, &json!("held back")));
+    assert!(app.parked().await.is_empty());
+
+    // Nothing parked there any more, a sequence that is not one, no token.
+    let (status, answer) = retry(format!("/admin/parked/{seq}/retry")).await;
+    assert_eq!((status, &answer["error"]), (404, &json!("NotFound")));
+    assert_eq!(
+        answer["message"],
+        format!("no event is parked at sequence {seq}")
+    );
+    let (status, answer) = retry("/admin/parked/first/retry".into()).await;
+    assert_eq!((status, &answer["error"]), (400, &json!("BadRequest")), "{answer}");
+    let (status, answer) = app
+        .send(app.http.post(app.url(&format!("/admin/parked/{seq}/retry"))))
+        .await;
+    assert_eq!((status, &answer["error"]), (401, &json!("Unauthorized")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn unreadable_envelopes_are_parked_too() {
     let app = spawn_gantry().await;
     let course = uuid::Uuid::new_v4().to_string();

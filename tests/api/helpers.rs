@@ -283,31 +283,44 @@ impl Drop for TestApp {
     }
 }
 
-/// Deletes an instance's stream and schema (from a thread of its own: this runs in Drop).
+/// Deletes an instance's stream and schema (from a thread of its own: this runs in Drop),
+/// after checking every event of its log against `schemas/` ([`crate::schemas`]): a test
+/// whose log breaks a schema fails here, unless it is failing already.
 pub fn remove_instance(settings: &Settings) {
+    let instance = settings.instance.clone();
     let settings = settings.clone();
     let cleanup = std::thread::spawn(move || {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         else {
-            return;
+            return Vec::new();
         };
         runtime.block_on(async move {
+            let mut violations = Vec::new();
             if let Ok(client) = async_nats::connect(&settings.nats_url).await {
                 let js = async_nats::jetstream::new(client);
-                let _ = js
-                    .delete_stream(format!("{}_EVENTS", settings.instance.to_uppercase()))
-                    .await;
+                let stream = format!("{}_EVENTS", settings.instance.to_uppercase());
+                violations = crate::schemas::violations(&js, &stream).await;
+                let _ = js.delete_stream(stream).await;
             }
             if let Ok(db) =
                 projection::Database::connect(&settings.database_url, &settings.instance).await
             {
                 let _ = db.drop_schema().await;
             }
-        });
+            violations
+        })
     });
-    let _ = cleanup.join();
+    let violations = cleanup.join().unwrap_or_default();
+    if !violations.is_empty() && !std::thread::panicking() {
+        panic!(
+            "{} event(s) of instance {} break their schema:\n{}",
+            violations.len(),
+            instance,
+            violations.join("\n")
+        );
+    }
 }
 
 /// Polls `check` until it returns true or `within` passes.

@@ -1,14 +1,17 @@
 //! A worker: a durable JetStream consumer and the reconcilers it feeds, plus the periodic
 //! resync that does not wait for any delivery.
 
-use std::time::Duration;
+use std::{
+    collections::{HashMap, VecDeque},
+    time::Duration,
+};
 
 use async_nats::jetstream::{
     self, AckKind,
     consumer::{AckPolicy, PullConsumer, pull},
 };
 use events::{Envelope, Event};
-use futures::StreamExt;
+use futures::{StreamExt, stream::FuturesUnordered};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
@@ -24,6 +27,9 @@ use crate::{
 const ACK_WAIT: Duration = Duration::from_secs(30);
 /// How long one pull request waits for a message.
 const FETCH_WAIT: Duration = Duration::from_secs(5);
+/// How many messages one process works on at once (of different aggregates: one
+/// aggregate's messages are settled in order).
+const IN_FLIGHT: usize = 32;
 /// How often the level-triggered resync runs after the one at start.
 const RESYNC_EVERY: Duration = Duration::from_secs(300);
 
@@ -100,8 +106,11 @@ impl Worker {
             .map_err(|e| e.to_string())
     }
 
-    /// Takes one message at a time, so that none waits in a client buffer past its ack wait
-    /// while another is being retried; several processes share the durable consumer.
+    /// Works on up to [`IN_FLIGHT`] messages at once, several processes sharing the durable
+    /// consumer. Messages of one aggregate are settled one after the other, in the order
+    /// they came: a later one waits (kept ours with in-progress acks) until the one before
+    /// it is acknowledged. No more is pulled than there is room for, so that no message
+    /// waits in a client buffer past its ack wait.
     async fn consume_until(
         &self,
         ctx: &Context,
@@ -114,37 +123,82 @@ impl Worker {
             _ => ACK_WAIT,
         };
         let progress_every = (ack_wait / 3).max(Duration::from_millis(100));
-        info!(worker = self.name, ?ack_wait, "worker consuming");
+        info!(worker = self.name, ?ack_wait, in_flight = IN_FLIGHT, "worker consuming");
+        let work = |message: jetstream::Message| async move {
+            let settled = self
+                .handle(&message, ctx, parking, progress_every, stop)
+                .await;
+            (message, settled)
+        };
+        let mut running = FuturesUnordered::new();
+        // Per aggregate (its subject) with a message running: the ones that wait behind it.
+        let mut waiting: HashMap<String, VecDeque<jetstream::Message>> = HashMap::new();
+        let mut batch = None;
+        let mut progress =
+            tokio::time::interval_at(Instant::now() + progress_every, progress_every);
+        progress.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut stopping = false;
         loop {
-            if stop.is_cancelled() {
+            let held = running.len() + waiting.values().map(VecDeque::len).sum::<usize>();
+            if stopping && running.is_empty() {
                 return Ok(());
             }
-            let mut batch = consumer
-                .batch()
-                .max_messages(1)
-                .expires(FETCH_WAIT)
-                .messages()
-                .await
-                .map_err(|e| e.to_string())?;
-            let message = tokio::select! {
-                _ = stop.cancelled() => return Ok(()),
-                next = batch.next() => match next {
-                    Some(message) => message.map_err(|e| e.to_string())?,
-                    None => continue,
+            if batch.is_none() && !stopping && held < IN_FLIGHT {
+                batch = Some(
+                    consumer
+                        .batch()
+                        .max_messages(IN_FLIGHT - held)
+                        .expires(FETCH_WAIT)
+                        .messages()
+                        .await
+                        .map_err(|e| e.to_string())?,
+                );
+            }
+            tokio::select! {
+                _ = stop.cancelled(), if !stopping => stopping = true,
+                Some((message, settled)) = running.next(), if !running.is_empty() => {
+                    let (message, settled): (jetstream::Message, Settled) = (message, settled);
+                    let ack = match settled {
+                        Settled::Ack => AckKind::Ack,
+                        Settled::Term => AckKind::Term,
+                        Settled::Stopped => {
+                            stopping = true;
+                            continue;
+                        }
+                    };
+                    message
+                        .double_ack_with(ack)
+                        .await
+                        .map_err(|e| format!("cannot acknowledge: {e}"))?;
+                    let subject = message.subject.to_string();
+                    match waiting.get_mut(&subject).and_then(VecDeque::pop_front) {
+                        Some(next) if !stopping => running.push(work(next)),
+                        _ => {
+                            waiting.remove(&subject);
+                        }
+                    }
+                }
+                next = next_message(&mut batch), if batch.is_some() && !stopping => match next {
+                    Some(message) => {
+                        let message = message.map_err(|e| e.to_string())?;
+                        match waiting.get_mut(message.subject.as_str()) {
+                            Some(queue) => queue.push_back(message),
+                            None => {
+                                waiting.insert(message.subject.to_string(), VecDeque::new());
+                                running.push(work(message));
+                            }
+                        }
+                    }
+                    None => batch = None,
                 },
-            };
-            let ack = match self
-                .handle(&message, ctx, parking, progress_every, stop)
-                .await
-            {
-                Settled::Ack => AckKind::Ack,
-                Settled::Term => AckKind::Term,
-                Settled::Stopped => return Ok(()),
-            };
-            message
-                .double_ack_with(ack)
-                .await
-                .map_err(|e| format!("cannot acknowledge: {e}"))?;
+                _ = progress.tick() => {
+                    for message in waiting.values().flatten() {
+                        if let Err(e) = message.ack_with(AckKind::Progress).await {
+                            debug!(worker = self.name, error = %e, "cannot send an in-progress ack");
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -391,6 +445,16 @@ async fn sleep_unless_stopped(delay: Duration, stop: &CancellationToken) -> bool
     }
 }
 
+/// The next message of the pull request in hand (`None` when it is over).
+async fn next_message(
+    batch: &mut Option<pull::Batch>,
+) -> Option<<pull::Batch as futures::Stream>::Item> {
+    match batch {
+        Some(batch) => batch.next().await,
+        None => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,3 +502,4 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 }
+

@@ -12,6 +12,11 @@
 //!   `ImagePullBackOff`, `InvalidImageName`), or the Deployment's `Progressing` turned False.
 //! - `Pending`: a pod the scheduler left `Unschedulable`, with the scheduler's words.
 //!
+//! Reports go out [`REPORTS_IN_FLIGHT`] at a time while the watch goes on, one at a time
+//! per job: a job touched while its report is under way is derived again once it is done,
+//! so its reports reach the log in order. A node's address is looked up once a minute at
+//! most.
+//!
 //! Watch errors (the API server away) are retried by the watchers' default back-off (a
 //! watcher stream without one would spin or end on the first error); after a relist the
 //! whole state is derived again. A report the log could not take is tried again by the
@@ -19,10 +24,13 @@
 //! each job is remembered, so an unchanged job costs no command; a repeated one changes
 //! nothing anyway, since the aggregate records only changes.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    time::{Duration, Instant},
+};
 
 use command::job::JobCommand;
-use futures::{StreamExt, stream};
+use futures::{StreamExt, stream, stream::FuturesUnordered};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     core::v1::{Node, Pod, Service},
@@ -62,16 +70,26 @@ enum Change {
     Tick,
 }
 
+/// Pods by job, then by name.
+type PodsByJob = HashMap<String, HashMap<String, Pod>>;
+
 /// The local copy of the watched objects.
 #[derive(Default)]
 struct Seen {
     deployments: HashMap<String, Deployment>,
-    pods: HashMap<String, Pod>,
+    pods: PodsByJob,
     deployments_relisted: Option<HashMap<String, Deployment>>,
-    pods_relisted: Option<HashMap<String, Pod>>,
+    pods_relisted: Option<PodsByJob>,
     /// The last report that the log took, per job.
     reported: HashMap<String, Observed>,
 }
+
+/// Reports sent at once, each of another job (one job's reports go one after the other, so
+/// that they reach the log in the order they were seen).
+const REPORTS_IN_FLIGHT: usize = 32;
+/// How long a node's address is taken as known: nodes keep their addresses for their life,
+/// and a pod's node is looked up once per report otherwise.
+const NODE_ADDRESS_TTL: Duration = Duration::from_secs(60);
 
 fn job_of<K: Resource>(object: &K) -> Option<String> {
     object.meta().labels.as_ref()?.get(JOB_LABEL).cloned()
@@ -104,22 +122,43 @@ pub async fn watch(ctx: Context, stop: CancellationToken) {
     });
     let mut changes = stream::select(stream::select(deployments, pods), ticks).boxed();
     let mut seen = Seen::default();
+    let mut reports = Reports::default();
+    let nodes = NodeAddresses::default();
+    let mut running = FuturesUnordered::new();
+    let send = |job: String, observed: Observed| {
+        let nodes = &nodes;
+        let ctx = &ctx;
+        async move {
+            let taken = send_report(ctx, nodes, &job, &observed).await;
+            (job, observed, taken)
+        }
+    };
     info!(worker = NAME, "watching the jobs' deployments and pods");
     loop {
-        let change = tokio::select! {
+        tokio::select! {
             _ = stop.cancelled() => return,
             next = changes.next() => match next {
-                Some(Ok(change)) => change,
-                Some(Err(e)) => {
-                    warn!(worker = NAME, error = %e, "watch failed; retrying");
-                    continue;
+                Some(Ok(change)) => {
+                    for job in seen.apply(change) {
+                        reports.touch(job);
+                    }
                 }
+                Some(Err(e)) => warn!(worker = NAME, error = %e, "watch failed; retrying"),
                 None => return,
             },
-        };
-        let touched = seen.apply(change);
-        for job in touched {
-            seen.evaluate(&ctx, &job).await;
+            Some((job, observed, taken)) = running.next(), if !running.is_empty() => {
+                let (job, observed, taken): (String, Observed, bool) = (job, observed, taken);
+                reports.busy.remove(&job);
+                if taken {
+                    seen.reported.insert(job, observed);
+                }
+            }
+        }
+        while let Some(job) = reports.next(running.len()) {
+            if let Some(observed) = seen.to_report(&job) {
+                reports.busy.insert(job.clone());
+                running.push(send(job, observed));
+            }
         }
     }
 }
@@ -157,21 +196,34 @@ impl Seen {
             },
             Change::Pod(event) => match *event {
                 watcher::Event::Apply(p) => {
-                    let job = job_of(&p);
-                    self.pods.insert(name_of(&p), p);
-                    job.into_iter().collect()
+                    let Some(job) = job_of(&p) else {
+                        return Vec::new();
+                    };
+                    self.pods
+                        .entry(job.clone())
+                        .or_default()
+                        .insert(name_of(&p), p);
+                    vec![job]
                 }
                 watcher::Event::Delete(p) => {
-                    self.pods.remove(&name_of(&p));
-                    job_of(&p).into_iter().collect()
+                    let Some(job) = job_of(&p) else {
+                        return Vec::new();
+                    };
+                    if let Some(pods) = self.pods.get_mut(&job) {
+                        pods.remove(&name_of(&p));
+                        if pods.is_empty() {
+                            self.pods.remove(&job);
+                        }
+                    }
+                    vec![job]
                 }
                 watcher::Event::Init => {
                     self.pods_relisted = Some(HashMap::new());
                     Vec::new()
                 }
                 watcher::Event::InitApply(p) => {
-                    if let Some(list) = &mut self.pods_relisted {
-                        list.insert(name_of(&p), p);
+                    if let (Some(list), Some(job)) = (&mut self.pods_relisted, job_of(&p)) {
+                        list.entry(job).or_default().insert(name_of(&p), p);
                     }
                     Vec::new()
                 }
@@ -200,56 +252,103 @@ impl Seen {
         self.deployments.keys().cloned().collect()
     }
 
-    /// Derives the job's state and reports it if it changed.
-    async fn evaluate(&mut self, ctx: &Context, job: &str) {
-        let Some(deployment) = self.deployments.get(job) else {
-            return;
-        };
+    /// The job's state as derived now, if it is worth a report: known, and not the one the
+    /// log last took.
+    fn to_report(&self, job: &str) -> Option<Observed> {
+        let deployment = self.deployments.get(job)?;
         let pods: Vec<&Pod> = self
             .pods
-            .values()
-            .filter(|p| job_of(*p).as_deref() == Some(job))
-            .collect();
-        let Some(observed) = observe(deployment, &pods) else {
-            return;
-        };
-        if self.reported.get(job) == Some(&observed) {
-            return;
+            .get(job)
+            .map(|pods| pods.values().collect())
+            .unwrap_or_default();
+        let observed = observe(deployment, &pods)?;
+        (self.reported.get(job) != Some(&observed)).then_some(observed)
+    }
+}
+
+/// The reports under way, and the jobs touched meanwhile.
+#[derive(Default)]
+struct Reports {
+    /// Jobs with a report in flight.
+    busy: HashSet<String>,
+    /// Jobs to derive again once there is room, or once their report in flight is done.
+    queued: VecDeque<String>,
+    is_queued: HashSet<String>,
+}
+
+impl Reports {
+    fn touch(&mut self, job: String) {
+        if self.is_queued.insert(job.clone()) {
+            self.queued.push_back(job);
         }
-        let command = match &observed {
-            Observed::Ready { node } => match endpoints(ctx, job, node.as_deref()).await {
-                Ok(endpoints) => JobCommand::MarkReady { endpoints },
-                Err(e) => {
-                    warn!(worker = NAME, job, error = %e, "cannot read the job's endpoints yet");
-                    return;
-                }
-            },
-            Observed::Failed(reason) => JobCommand::Fail {
-                reason: reason.clone(),
-            },
-            Observed::Pending(reason) => JobCommand::Wait {
-                reason: reason.clone(),
-            },
-        };
-        match report(&ctx.jobs, NAME, job, &command, None).await {
-            Ok(Ok(outcome)) => {
-                debug!(
-                    worker = NAME,
-                    job,
-                    ?observed,
-                    appended = outcome.appended,
-                    "reported"
-                );
-                self.reported.insert(job.to_string(), observed);
-            }
-            // The job is gone (or not ours): nothing more to say of it.
-            Ok(Err(refused)) => {
-                debug!(worker = NAME, job, %refused, "report refused");
-                self.reported.insert(job.to_string(), observed);
-            }
+    }
+
+    /// The next queued job that has no report in flight, if there is room for one.
+    fn next(&mut self, in_flight: usize) -> Option<String> {
+        if in_flight >= REPORTS_IN_FLIGHT {
+            return None;
+        }
+        let at = self.queued.iter().position(|job| !self.busy.contains(job))?;
+        let job = self.queued.remove(at)?;
+        self.is_queued.remove(&job);
+        Some(job)
+    }
+}
+
+/// Node addresses already looked up, with when.
+#[derive(Default)]
+struct NodeAddresses(std::sync::Mutex<HashMap<String, (String, Instant)>>);
+
+impl NodeAddresses {
+    async fn get(&self, ctx: &Context, node: &str) -> Result<String, kube::Error> {
+        let known = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|known| known.get(node).cloned())
+            .filter(|(_, at)| at.elapsed() < NODE_ADDRESS_TTL);
+        if let Some((address, _)) = known {
+            return Ok(address);
+        }
+        let address = node_address(ctx, node).await?;
+        if let Ok(mut known) = self.0.lock() {
+            known.insert(node.to_string(), (address.clone(), Instant::now()));
+        }
+        Ok(address)
+    }
+}
+
+/// Sends the report of `observed` for `job`; true when the log took it (or refused it for
+/// good: the job is gone or not ours), so that it need not be sent again.
+async fn send_report(ctx: &Context, nodes: &NodeAddresses, job: &str, observed: &Observed) -> bool {
+    let command = match observed {
+        Observed::Ready { node } => match endpoints(ctx, nodes, job, node.as_deref()).await {
+            Ok(endpoints) => JobCommand::MarkReady { endpoints },
             Err(e) => {
-                warn!(worker = NAME, job, error = %e.describe(), "cannot report; will try again")
+                warn!(worker = NAME, job, error = %e, "cannot read the job's endpoints yet");
+                return false;
             }
+        },
+        Observed::Failed(reason) => JobCommand::Fail {
+            reason: reason.clone(),
+        },
+        Observed::Pending(reason) => JobCommand::Wait {
+            reason: reason.clone(),
+        },
+    };
+    match report(&ctx.jobs, NAME, job, &command, None).await {
+        Ok(Ok(outcome)) => {
+            debug!(worker = NAME, job, ?observed, appended = outcome.appended, "reported");
+            true
+        }
+        // The job is gone (or not ours): nothing more to say of it.
+        Ok(Err(refused)) => {
+            debug!(worker = NAME, job, %refused, "report refused");
+            true
+        }
+        Err(e) => {
+            warn!(worker = NAME, job, error = %e.describe(), "cannot report; will try again");
+            false
         }
     }
 }
@@ -327,6 +426,7 @@ fn pod_ready(pod: &Pod) -> bool {
 /// address of `node`.
 async fn endpoints(
     ctx: &Context,
+    nodes: &NodeAddresses,
     job: &str,
     node: Option<&str>,
 ) -> Result<Vec<(String, String)>, kube::Error> {
@@ -335,7 +435,7 @@ async fn endpoints(
         .await?;
     let host = match (&ctx.cluster.public_host, node) {
         (Some(host), _) => host.clone(),
-        (None, Some(node)) => node_address(ctx, node).await?,
+        (None, Some(node)) => nodes.get(ctx, node).await?,
         (None, None) => String::from("localhost"),
     };
     Ok(service

@@ -1,8 +1,8 @@
 //! The job reconciler: makes the cluster hold the objects of every live job and none of a
 //! deleted one.
 //!
-//! - `JobLaunched`: server-side apply of the job's Deployment and Service
-//!   ([`crate::job_objects`]), then `JobScheduled` through the command path. Applying twice
+//! - `JobLaunched`: server-side apply of the job's Service, then its Deployment (so that
+//!   the Service's NodePorts are there when the pod is ready; [`crate::job_objects`]), then `JobScheduled` through the command path. Applying twice
 //!   (a redelivery after a crash, a second worker) changes nothing, so there is exactly one
 //!   Deployment per job. A job whose course is gone by then is deleted instead
 //!   (`JobDeleted`), and a job deleted while its objects were being made refuses
@@ -131,9 +131,10 @@ async fn schedule(
     let deployment =
         job_objects::deployment(id, &ctx.instance, &namespace, launched).map_err(invalid)?;
     let service = job_objects::service(id, &ctx.instance, &namespace, launched).map_err(invalid)?;
+    // The Service first: by the time the pod is ready, its endpoints can be read.
     let applied = async {
-        apply(ctx, &deployment).await?;
-        apply(ctx, &service).await
+        apply(ctx, &service).await?;
+        apply(ctx, &deployment).await
     }
     .await;
     if let Err(e) = applied {

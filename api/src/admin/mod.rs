@@ -1,5 +1,6 @@
 //! Gantry's own door for centre admins (`/admin/*`): how far each read model is, what
-//! could not be applied, and forgetting a user's personal data. Every route needs an
+//! could not be applied (and applying it again: `POST /admin/parked/{seq}/retry`, see
+//! `projection::retry`), and forgetting a user's personal data. Every route needs an
 //! admin's `Authorization: Bearer` token.
 //!
 //! Decisions:
@@ -54,6 +55,13 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .and(app.clone())
         .and(token.clone())
         .then(projections::parked);
+    let retry = path!("admin" / "parked" / String / "retry")
+        .and(warp::post())
+        .and(ctx("/admin/parked/{seq}/retry"))
+        .and(app.clone())
+        .and(token.clone())
+        .and(body::bytes())
+        .then(|seq, ctx, app, token, body| projections::retry(ctx, app, token, seq, body));
     let events = path!("admin" / "events")
         .and(warp::get())
         .and(ctx("/admin/events"))
@@ -92,6 +100,8 @@ pub fn routes(app: Arc<App>) -> BoxedFilter<(Response,)> {
         .or(rebuild)
         .unify()
         .or(parked)
+        .unify()
+        .or(retry)
         .unify()
         .or(events)
         .unify()

@@ -1,4 +1,5 @@
-//! `GET /admin/projections`, `POST /admin/projections/rebuild` and `GET /admin/parked`.
+//! `GET /admin/projections`, `POST /admin/projections/rebuild`, `GET /admin/parked` and
+//! `POST /admin/parked/{seq}/retry`.
 
 use std::sync::Arc;
 
@@ -9,8 +10,9 @@ use warp::reply::{Response, json};
 use projection::{
     rebuild::{self, RebuildError, RebuildStatus},
     replay::Source,
+    retry::{Retried, RetryError},
 };
-use serde::Deserialize;
+use serde::{Deserialize, de::DeserializeOwned};
 use tracing::Instrument;
 use warp::{Reply, http::StatusCode};
 
@@ -41,6 +43,20 @@ struct RebuildRequest {
     projection: Option<String>,
 }
 
+/// A JSON body that may be left out (empty or blank: the defaults); `shape` says what it
+/// must look like when it is not.
+fn optional_body<T: DeserializeOwned + Default>(
+    body: Result<bytes::Bytes, crate::body::BodyError>,
+    shape: &str,
+) -> Result<T, AdminError> {
+    let body = body.map_err(|e| AdminError::bad_request(e.to_string()))?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| AdminError::bad_request(format!("the body must be {shape}: {e}")))
+}
+
 /// Starts rebuilding one read model, or all of them, in the background: 202 once its lock
 /// is held, 409 while another rebuild of it runs anywhere in the instance.
 pub async fn rebuild(
@@ -51,16 +67,8 @@ pub async fn rebuild(
 ) -> Response {
     ctx.answer(async {
         admin(&app, token)?;
-        let body = body.map_err(|e| AdminError::bad_request(e.to_string()))?;
-        let request: RebuildRequest = if body.iter().all(u8::is_ascii_whitespace) {
-            RebuildRequest::default()
-        } else {
-            serde_json::from_slice(&body).map_err(|e| {
-                AdminError::bad_request(format!(
-                    "the body must be {{\"projection\": \"<name>\"|\"all\"}}: {e}"
-                ))
-            })?
-        };
+        let request: RebuildRequest =
+            optional_body(body, r#"{"projection": "<name>"|"all"}"#)?;
         let name = request.projection.unwrap_or_else(|| "all".to_string());
         let picked = rebuild::pick(projection::registry::registered(), &name).map_err(refusal)?;
         let names: Vec<&str> = picked.iter().map(|p| p.name()).collect();
@@ -159,6 +167,62 @@ pub async fn parked(ctx: RequestContext, app: Arc<App>, token: Option<String>) -
             })
             .collect();
         Ok::<_, AdminError>(json(&json!({ "parked": parked })))
+    })
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryRequest {
+    consumer: Option<String>,
+}
+
+/// Retries the event parked at `seq` (for one consumer, or for every one that parked it):
+/// 200 with each consumer's outcome (`applied`, `parked` again with the new reason, or
+/// `resync` for a worker, which takes it up at its next resync); 404 when nothing is parked
+/// there. See `projection::retry` for what a retry does.
+pub async fn retry(
+    ctx: RequestContext,
+    app: Arc<App>,
+    token: Option<String>,
+    seq: String,
+    body: Result<bytes::Bytes, crate::body::BodyError>,
+) -> Response {
+    ctx.answer(async {
+        admin(&app, token)?;
+        let number = seq.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            AdminError::bad_request(format!("{seq:?} is not a stream sequence (1, 2, …)"))
+        })?;
+        let request: RetryRequest = optional_body(body, r#"{"consumer": "<name>"}"#)?;
+        let source = Source::new(
+            app.db.clone(),
+            app.store.stream().clone(),
+            app.store.instance(),
+        );
+        let outcomes = projection::retry::retry(&source, number, request.consumer.as_deref())
+            .await
+            .map_err(|e| match e {
+                RetryError::NotParked(_) | RetryError::Gone(_) => {
+                    AdminError::not_found_because(e.to_string())
+                }
+                RetryError::Stream(reason) => {
+                    tracing::warn!(%reason, "a retry could not read the log");
+                    AdminError::unavailable()
+                }
+                RetryError::Db(e) => AdminError::query(e),
+            })?;
+        let retried: Vec<Value> = outcomes
+            .into_iter()
+            .map(|(consumer, outcome)| {
+                let (outcome, error) = match outcome {
+                    Retried::Applied => ("applied", None),
+                    Retried::Parked(error) => ("parked", Some(error)),
+                    Retried::Worker => ("resync", None),
+                };
+                json!({ "consumer": consumer, "outcome": outcome, "error": error })
+            })
+            .collect();
+        Ok::<_, AdminError>(json(&json!({ "seq": number, "retried": retried })))
     })
     .await
 }
