@@ -79,7 +79,10 @@ impl Door {
             .send()
             .await?;
         let status = response.status().as_u16();
-        let body = response.json().await.with_context(|| format!("{path}: not JSON"))?;
+        let body = response
+            .json()
+            .await
+            .with_context(|| format!("{path}: not JSON"))?;
         Ok((status, body))
     }
 
@@ -103,7 +106,10 @@ impl Door {
         Ok(jobs
             .iter()
             .filter_map(|j| {
-                Some((j["id"].as_str()?.to_string(), j["status"].as_str()?.to_string()))
+                Some((
+                    j["id"].as_str()?.to_string(),
+                    j["status"].as_str()?.to_string(),
+                ))
             })
             .collect())
     }
@@ -163,8 +169,8 @@ async fn watch(
 
 pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
-    let token = login::admin_token(&http, &args.base, &args.admin_user, &args.admin_password)
-        .await?;
+    let token =
+        login::admin_token(&http, &args.base, &args.admin_user, &args.admin_password).await?;
     let door = Arc::new(Door {
         http: http.clone(),
         base: args.base.clone(),
@@ -173,17 +179,25 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
 
     // The worker's watchers must have seen the cluster before the first launch: the nodes
     // (health) and the dataset PVCs (a course's datasets are checked at launch).
-    until(Duration::from_secs(60), "the workers never listed the nodes", || async {
-        let body = door.get("/v1/health/kubernetes").await?;
-        Ok(body["message"].as_array().is_some_and(|n| !n.is_empty()))
-    })
+    until(
+        Duration::from_secs(60),
+        "the workers never listed the nodes",
+        || async {
+            let body = door.get("/v1/health/kubernetes").await?;
+            Ok(body["message"].as_array().is_some_and(|n| !n.is_empty()))
+        },
+    )
     .await?;
-    until(Duration::from_secs(60), "the workers never listed the datasets", || async {
-        let body = door.get("/v1/datasets/").await?;
-        Ok(body["datasets"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|d| d["value"] == "mnist")))
-    })
+    until(
+        Duration::from_secs(60),
+        "the workers never listed the datasets",
+        || async {
+            let body = door.get("/v1/datasets/").await?;
+            Ok(body["datasets"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|d| d["value"] == "mnist")))
+        },
+    )
     .await?;
 
     let (status, body) = door
@@ -198,7 +212,9 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
     if status != 200 {
         bail!("cannot create the course: {status} {body}");
     }
-    let (_, courses) = door.post("/v1/course/list", json!({ "user": USER })).await?;
+    let (_, courses) = door
+        .post("/v1/course/list", json!({ "user": USER }))
+        .await?;
     let course = courses["courses"]
         .as_array()
         .and_then(|c| c.iter().find(|c| c["name"] == "bench"))
@@ -211,10 +227,19 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
     let services = Arc::new(Mutex::new(Sightings::default()));
     let mut watches = JoinSet::new();
     for (collection, into) in [
-        (format!("apis/apps/v1/namespaces/{}/deployments", args.namespace), &deployments),
-        (format!("api/v1/namespaces/{}/services", args.namespace), &services),
+        (
+            format!("apis/apps/v1/namespaces/{}/deployments", args.namespace),
+            &deployments,
+        ),
+        (
+            format!("api/v1/namespaces/{}/services", args.namespace),
+            &services,
+        ),
     ] {
-        let url = format!("{}/{collection}?watch=true&labelSelector={selector}", args.kube_url);
+        let url = format!(
+            "{}/{collection}?watch=true&labelSelector={selector}",
+            args.kube_url
+        );
         watches.spawn(watch(http.clone(), url, into.clone()));
     }
     // The watches are open once the simulator answered their requests; give them a moment.
@@ -235,7 +260,10 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < jobs {
                 let sent = Instant::now();
                 let answer = door
-                    .post("/v1/job/launch", json!({ "course_id": course, "user": USER }))
+                    .post(
+                        "/v1/job/launch",
+                        json!({ "course_id": course, "user": USER }),
+                    )
                     .await;
                 match answer {
                     Ok((200, body)) if body["job"]["status"] == "Created" => {
@@ -274,7 +302,10 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
                 ready_at.entry(id).or_insert(seen);
             }
         }
-        let expected = launched.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.len();
+        let expected = launched
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .len();
         if launches_done.is_some() && ready_at.len() >= expected {
             break;
         }
@@ -289,7 +320,10 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
     }
     let all_ready = started.elapsed();
     let launch_time = launches_done.unwrap_or(all_ready);
-    let launched = launched.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    let launched = launched
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
 
     let mut latencies = report::histogram()?;
     for (id, sent) in &launched {
@@ -317,7 +351,10 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
         launch_time.as_secs_f64(),
         all_ready.as_secs_f64()
     );
-    println!("  launch to Ready (seen in /v1/job/list): {}", report::latency_line(&latencies));
+    println!(
+        "  launch to Ready (seen in /v1/job/list): {}",
+        report::latency_line(&latencies)
+    );
     println!(
         "  simulator: deployments added once {d_once}, more than once {d_more}, deleted {d_deleted}; services added once {s_once}, more than once {s_more}, deleted {s_deleted}"
     );

@@ -79,6 +79,9 @@ struct Slot<A> {
     state: A,
     last_seq: u64,
     current: bool,
+    /// Whether its history was ever read (or is known: it was empty when this process
+    /// appended its first event).
+    loaded: bool,
     keys: VecDeque<Keyed>,
 }
 
@@ -88,6 +91,7 @@ impl<A: Aggregate> Slot<A> {
             state: A::default(),
             last_seq: 0,
             current: false,
+            loaded: false,
             keys: VecDeque::new(),
         }
     }
@@ -121,7 +125,8 @@ impl<A: Aggregate> Slot<A> {
 /// The cache saves reading an aggregate's history for each command, never correctness: a
 /// decision to append meets the expected-sequence check of the log, and a decision to
 /// append nothing (no change, or a refusal) is only given once the state has been caught up
-/// with the log in this very command.
+/// with the log in this very command. So the first command on an aggregate this process
+/// never read decides on the empty state without reading: a create costs one append.
 pub struct Repository<A: Aggregate, S: EventStore> {
     store: S,
     slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot<A>>>>>,
@@ -166,8 +171,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         let mut slot = slot.lock().await;
         // Whether the state was read from the log during this command.
         let mut fresh = false;
+        // An aggregate this process never read is taken as new: most are (a create), and
+        // the append's expected sequence 0 says whether it was. One that was not is caught
+        // up after the conflict, or before a refusal is answered. Not with an idempotency
+        // key: its earlier use must be found in the history before anything is decided.
+        let optimistic = !slot.loaded && ctx.idempotency_key.is_none();
         for attempt in 0..MAX_ATTEMPTS {
-            if !slot.current || attempt > 0 {
+            if (!slot.current && !(optimistic && attempt == 0)) || attempt > 0 {
                 self.catch_up(id, &mut slot).await?;
                 fresh = true;
             }
@@ -238,6 +248,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                         .increment(1);
                     slot.apply(appended.seq, &event, &envelope.meta);
                     slot.current = true;
+                    slot.loaded = true;
                     return Ok((
                         Outcome {
                             seq: appended.seq,
@@ -301,6 +312,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             slot.apply(r.seq, &event, &r.envelope.meta);
         }
         slot.current = true;
+        slot.loaded = true;
         Ok(())
     }
 

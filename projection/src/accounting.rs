@@ -10,8 +10,11 @@
 //! - The balance is folded here: `charged_hundredths` is Σ `SUCharged` of the account, and
 //!   balance = allocation × 100 − charged. A batch adds each account's charges with one
 //!   statement, so a thousand charges against one account cost one row update per batch;
-//!   the jobs it records are written with one statement too.
+//!   the jobs it records are written with one statement too, and each job's new total
+//!   with one update by its key (all sent at once).
 //! - A user becomes a member of an account when a job of theirs is recorded under it.
+//! - A job row carries its user's and account's numbers and the username, copied when it
+//!   is recorded (none of them ever changes), so that `GET /jobs/{id}/` reads one row.
 
 use std::collections::HashMap;
 
@@ -74,8 +77,19 @@ const SCHEMA: &str = "
         qos               integer NOT NULL,
         amount_hundredths bigint NOT NULL DEFAULT 0,
         created_at        timestamptz NOT NULL,
-        updated_at        timestamptz NOT NULL
+        updated_at        timestamptz NOT NULL,
+        user_number       bigint,
+        account_number    bigint,
+        username          text
     );
+    -- Tables of builds before the job's user and account were copied into it.
+    ALTER TABLE acct_job ADD COLUMN IF NOT EXISTS user_number bigint;
+    ALTER TABLE acct_job ADD COLUMN IF NOT EXISTS account_number bigint;
+    ALTER TABLE acct_job ADD COLUMN IF NOT EXISTS username text;
+    UPDATE acct_job j SET user_number = u.number, account_number = a.number,
+        username = u.username
+    FROM acct_user u, acct_account a
+    WHERE j.user_number IS NULL AND u.user_id = j.user_id AND a.account_id = j.account_id;
     CREATE INDEX IF NOT EXISTS acct_job_slurm ON acct_job (slurm_job_id);
     CREATE INDEX IF NOT EXISTS acct_job_account ON acct_job (account_id);
     CREATE INDEX IF NOT EXISTS acct_job_user ON acct_job (user_id);
@@ -164,34 +178,31 @@ async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgr
         }
     }
     record_jobs(tx, &mut recorded).await?;
-    if !charged.is_empty() {
-        let (accounts, sums): (Vec<&str>, Vec<i64>) = charged.into_iter().unzip();
-        let statement = tx
-            .prepare_cached(
-                "UPDATE acct_account a SET charged_hundredths = a.charged_hundredths + t.sum
-                 FROM UNNEST($1::text[], $2::int8[]) AS t(id, sum) WHERE a.account_id = t.id",
-            )
-            .await?;
-        tx.execute(&statement, &[&accounts, &sums]).await?;
-    }
-    if !totals.is_empty() {
-        let mut jobs = Vec::new();
-        let mut amounts = Vec::new();
-        let mut ats = Vec::new();
-        for (job, (total, at)) in totals {
-            jobs.push(job);
-            amounts.push(total);
-            ats.push(at);
-        }
-        let statement = tx
-            .prepare_cached(
-                "UPDATE acct_job j SET amount_hundredths = t.amount, updated_at = t.at
-                 FROM UNNEST($1::text[], $2::int8[], $3::timestamptz[]) AS t(id, amount, at)
-                 WHERE j.job_id = t.id",
-            )
-            .await?;
-        tx.execute(&statement, &[&jobs, &amounts, &ats]).await?;
-    }
+    // One statement per row, sent together: each finds its row by its key, where a join
+    // with an `UNNEST` of the batch would be planned as a scan of the whole table.
+    let statement = tx
+        .prepare_cached(
+            "UPDATE acct_account SET charged_hundredths = charged_hundredths + $2
+             WHERE account_id = $1",
+        )
+        .await?;
+    futures::future::try_join_all(
+        charged
+            .iter()
+            .map(|(account, sum)| async { tx.execute(&statement, &[account, sum]).await }),
+    )
+    .await?;
+    let statement = tx
+        .prepare_cached(
+            "UPDATE acct_job SET amount_hundredths = $2, updated_at = $3 WHERE job_id = $1",
+        )
+        .await?;
+    futures::future::try_join_all(
+        totals
+            .iter()
+            .map(|(job, (total, at))| async { tx.execute(&statement, &[job, total, at]).await }),
+    )
+    .await?;
     Ok(())
 }
 
@@ -379,14 +390,18 @@ async fn record_jobs(
     exec(
         tx,
         "INSERT INTO acct_job (job_id, number, cluster, slurm_job_id, user_id, account_id, submit,
-             start_at, end_at, status, partition, qos, created_at, updated_at)
+             start_at, end_at, status, partition, qos, created_at, updated_at, user_number,
+             account_number, username)
          SELECT t.id, t.number, t.cluster, t.slurm_job_id, t.user_id, t.account_id, t.submit,
-             t.start_at, t.end_at, t.status, t.partition, t.qos, t.at, t.at
+             t.start_at, t.end_at, t.status, t.partition, t.qos, t.at, t.at, u.number, a.number,
+             u.username
          FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[],
              $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::int4[], $11::int4[],
              $12::int4[], $13::timestamptz[])
              AS t(id, number, cluster, slurm_job_id, user_id, account_id, submit, start_at,
                   end_at, status, partition, qos, at)
+         LEFT JOIN acct_user u ON u.user_id = t.user_id
+         LEFT JOIN acct_account a ON a.account_id = t.account_id
          ON CONFLICT (job_id) DO NOTHING",
         &[
             &r.id,
@@ -786,6 +801,39 @@ pub async fn user_by_username(pool: &Pool, username: &str) -> Result<Option<User
     one_user(pool, "u.username = $1", &username).await
 }
 
+/// The ids a charge names, in one round trip on a shared connection ([`crate::Readers`]):
+/// the account named `account` (the oldest, should two share the name) and the user named
+/// `username`; `None` for one that does not exist.
+pub async fn charge_parties(
+    db: &crate::Database,
+    account: &str,
+    username: &str,
+) -> Result<(Option<String>, Option<String>), DbError> {
+    let client = db.readers.client().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT (SELECT account_id FROM acct_account WHERE name = $1 ORDER BY number LIMIT 1),
+                    (SELECT user_id FROM acct_user WHERE username = $2)",
+        )
+        .await?;
+    let row = client.query_one(&statement, &[&account, &username]).await?;
+    Ok((row.get(0), row.get(1)))
+}
+
+/// An account's balance in hundredths of an SU, on a shared connection.
+pub async fn balance_of(db: &crate::Database, account_id: &str) -> Result<Option<i64>, DbError> {
+    let client = db.readers.client().await?;
+    let statement = client
+        .prepare_cached(
+            "SELECT allocation * 100 - charged_hundredths FROM acct_account WHERE account_id = $1",
+        )
+        .await?;
+    Ok(client
+        .query_opt(&statement, &[&account_id])
+        .await?
+        .map(|r| r.get(0)))
+}
+
 /// One job by its number, read on a shared connection ([`crate::Readers`]): the door's
 /// hottest read.
 pub async fn job_by_number(db: &crate::Database, number: i64) -> Result<Option<JobRow>, DbError> {
@@ -803,12 +851,11 @@ async fn one_job(
     param: &(dyn ToSql + Sync),
 ) -> Result<Option<JobRow>, DbError> {
     let sql = format!(
-        "SELECT j.job_id, j.number, j.cluster, j.slurm_job_id, u.number, a.number,
+        "SELECT j.job_id, j.number, j.cluster, j.slurm_job_id, j.user_number, j.account_number,
             j.account_id, j.submit, j.start_at, j.end_at, j.status, j.partition, j.qos,
-            j.amount_hundredths, j.created_at, j.updated_at, u.username
-        FROM acct_job j JOIN acct_user u ON u.user_id = j.user_id
-             JOIN acct_account a ON a.account_id = j.account_id
-        WHERE {filter}"
+            j.amount_hundredths, j.created_at, j.updated_at, j.username
+        FROM acct_job j
+        WHERE {filter} AND j.user_number IS NOT NULL AND j.account_number IS NOT NULL"
     );
     let client = db.readers.client().await?;
     let statement = client.prepare_cached(&sql).await?;

@@ -695,7 +695,12 @@ fn parked(
 }
 
 /// The envelope of the message at `seq` on `subject`, if `projection` reads it.
-pub(crate) fn read_message(projection: &dyn Projection, seq: u64, subject: &str, payload: &[u8]) -> Read {
+pub(crate) fn read_message(
+    projection: &dyn Projection,
+    seq: u64,
+    subject: &str,
+    payload: &[u8],
+) -> Read {
     let envelope = match Envelope::from_bytes(payload) {
         Ok(envelope) => envelope,
         Err(e) => {

@@ -880,6 +880,44 @@ async fn the_same_charge_three_ways_charges_once_even_after_the_duplicate_window
     assert_eq!(app.charge(&nats, &bad).await["ok"], false);
 }
 
+/// Each process takes an aggregate it never read as new until the log says otherwise (an
+/// append expecting sequence 0): two processes sharing the charges, neither having read the
+/// other's writes, still charge every job exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_processes_that_never_read_a_job_charge_it_exactly() {
+    let app = spawn_gantry().await;
+    let other = spawn_with(app.settings.clone(), gantry::Roles::SERVE_AND_PROJECT).await;
+    let account = app.open_account("fc_hasan", 1000, "FCA").await;
+    app.add_slurm_user("shasan").await;
+    let nats = app.nats().await;
+    // The charge subject is a queue group of both: each request goes to one of them.
+    let request = charge_request(7, json!(10));
+    assert_eq!(app.charge(&nats, &request).await["charged"], 10);
+    for _ in 0..6 {
+        assert_eq!(
+            app.charge(&nats, &request).await,
+            json!({"ok": true, "charged": 0, "balance": 990, "duplicate": true})
+        );
+    }
+    let (_, jobs) = app
+        .acct_send(reqwest::Method::GET, "jobs/?slurmjobid=7", None)
+        .await;
+    let number = jobs["results"]["jobnumber"][0].as_i64().unwrap();
+    for (amount, door) in [(11, &other), (12, &app), (13, &other), (14, &app)] {
+        let (status, body) = door
+            .acct_send(
+                reqwest::Method::PATCH,
+                &format!("jobs/{number}/"),
+                Some(json!({ "amount": amount })),
+            )
+            .await;
+        assert_eq!((status, &body["amount"]), (200, &json!(amount)), "{body}");
+    }
+    assert_eq!(app.charges_of("brc", 7).await.len(), 5);
+    assert_eq!(app.balance(account).await, 986);
+    assert_eq!(other.balance(account).await, 986);
+}
+
 #[tokio::test]
 async fn a_thousand_concurrent_charges_on_one_account_end_exact() {
     let app = spawn_gantry().await;

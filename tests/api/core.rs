@@ -258,7 +258,10 @@ async fn a_parked_event_is_applied_when_retried_once_its_cause_is_fixed() {
         )
     );
     let (status, course) = app.get_course(&id).await;
-    assert_eq!((status, &course["course"]["name"]), (200, &json!("held back")));
+    assert_eq!(
+        (status, &course["course"]["name"]),
+        (200, &json!("held back"))
+    );
     assert!(app.parked().await.is_empty());
 
     // Nothing parked there any more, a sequence that is not one, no token.
@@ -269,9 +272,16 @@ async fn a_parked_event_is_applied_when_retried_once_its_cause_is_fixed() {
         format!("no event is parked at sequence {seq}")
     );
     let (status, answer) = retry("/admin/parked/first/retry".into()).await;
-    assert_eq!((status, &answer["error"]), (400, &json!("BadRequest")), "{answer}");
+    assert_eq!(
+        (status, &answer["error"]),
+        (400, &json!("BadRequest")),
+        "{answer}"
+    );
     let (status, answer) = app
-        .send(app.http.post(app.url(&format!("/admin/parked/{seq}/retry"))))
+        .send(
+            app.http
+                .post(app.url(&format!("/admin/parked/{seq}/retry"))),
+        )
         .await;
     assert_eq!((status, &answer["error"]), (401, &json!("Unauthorized")));
 }

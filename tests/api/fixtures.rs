@@ -39,11 +39,8 @@ async fn project(log: &str) -> (Vec<(String, Value)>, Vec<(String, i64)>) {
     let running = gantry::start(&settings, Roles::PROJECT)
         .await
         .expect("gantry project starts");
-    let js = async_nats::jetstream::new(
-        async_nats::connect(&settings.nats_url)
-            .await
-            .expect("nats"),
-    );
+    let js =
+        async_nats::jetstream::new(async_nats::connect(&settings.nats_url).await.expect("nats"));
     let mut last = 0;
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
         let envelope: Value = serde_json::from_str(line).expect("a fixture line is JSON");
@@ -80,7 +77,10 @@ async fn project(log: &str) -> (Vec<(String, Value)>, Vec<(String, i64)>) {
             })
     })
     .await;
-    assert!(caught_up, "every projection reaches the end of the fixture log, unhalted");
+    assert!(
+        caught_up,
+        "every projection reaches the end of the fixture log, unhalted"
+    );
     let mut tables = Vec::new();
     for table in read_model_tables() {
         let rows: Value = client
@@ -114,7 +114,12 @@ async fn the_older_fixture_log_replays_into_the_read_models_of_its_current_twin(
     let types = |log: &str| -> std::collections::BTreeSet<(String, u64)> {
         log.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .map(|e| (e["type"].as_str().unwrap_or("").to_string(), e["version"].as_u64().unwrap_or(0)))
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap_or("").to_string(),
+                    e["version"].as_u64().unwrap_or(0),
+                )
+            })
             .collect()
     };
     assert!(types(OLDER).contains(&("UserCreated".into(), 1)));
@@ -130,9 +135,16 @@ async fn the_older_fixture_log_replays_into_the_read_models_of_its_current_twin(
     let (older, older_parked) = project(OLDER).await;
     let (current, current_parked) = project(CURRENT).await;
     assert_eq!(older_parked, vec![], "nothing of the older log is parked");
-    assert_eq!(current_parked, vec![], "nothing of the current log is parked");
+    assert_eq!(
+        current_parked,
+        vec![],
+        "nothing of the current log is parked"
+    );
     for ((table, rows), (_, twin)) in older.iter().zip(&current) {
-        assert_eq!(rows, twin, "table {table} differs between the older log and its twin");
+        assert_eq!(
+            rows, twin,
+            "table {table} differs between the older log and its twin"
+        );
     }
     // The fixture fills the read models, so that the comparison above means something.
     let filled: Vec<&str> = older
@@ -140,7 +152,14 @@ async fn the_older_fixture_log_replays_into_the_read_models_of_its_current_twin(
         .filter(|(_, rows)| rows.as_array().is_some_and(|r| !r.is_empty()))
         .map(|(t, _)| t.as_str())
         .collect();
-    for table in ["course", "users", "groups", "jobs", "acct_account", "acct_job"] {
+    for table in [
+        "course",
+        "users",
+        "groups",
+        "jobs",
+        "acct_account",
+        "acct_job",
+    ] {
         assert!(
             filled.iter().any(|t| *t == table),
             "{table} is filled by the fixture (filled: {filled:?})"

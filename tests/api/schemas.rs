@@ -42,7 +42,8 @@ fn validators() -> &'static HashMap<String, jsonschema::Validator> {
 /// Why `payload` (one message of the log, at `seq`) breaks its schema, if it does.
 pub fn violation(seq: u64, payload: &[u8]) -> Option<String> {
     let envelope: Value = serde_json::from_slice(payload).ok()?;
-    let (Some(event_type), Some(version)) = (envelope["type"].as_str(), envelope["version"].as_u64())
+    let (Some(event_type), Some(version)) =
+        (envelope["type"].as_str(), envelope["version"].as_u64())
     else {
         return None;
     };
@@ -80,9 +81,7 @@ pub async fn violations(js: &async_nats::jetstream::Context, stream: &str) -> Ve
     futures::stream::iter(first..=last)
         .map(|seq| async move { (seq, stream.direct_get(seq).await) })
         .buffered(64)
-        .filter_map(|(seq, message)| async move {
-            violation(seq, &message.ok()?.payload)
-        })
+        .filter_map(|(seq, message)| async move { violation(seq, &message.ok()?.payload) })
         .collect()
         .await
 }

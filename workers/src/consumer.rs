@@ -123,7 +123,12 @@ impl Worker {
             _ => ACK_WAIT,
         };
         let progress_every = (ack_wait / 3).max(Duration::from_millis(100));
-        info!(worker = self.name, ?ack_wait, in_flight = IN_FLIGHT, "worker consuming");
+        info!(
+            worker = self.name,
+            ?ack_wait,
+            in_flight = IN_FLIGHT,
+            "worker consuming"
+        );
         let work = |message: jetstream::Message| async move {
             let settled = self
                 .handle(&message, ctx, parking, progress_every, stop)
@@ -502,4 +507,3 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(1));
     }
 }
-

@@ -288,7 +288,10 @@ impl Reports {
         if in_flight >= REPORTS_IN_FLIGHT {
             return None;
         }
-        let at = self.queued.iter().position(|job| !self.busy.contains(job))?;
+        let at = self
+            .queued
+            .iter()
+            .position(|job| !self.busy.contains(job))?;
         let job = self.queued.remove(at)?;
         self.is_queued.remove(&job);
         Some(job)
@@ -338,7 +341,13 @@ async fn send_report(ctx: &Context, nodes: &NodeAddresses, job: &str, observed: 
     };
     match report(&ctx.jobs, NAME, job, &command, None).await {
         Ok(Ok(outcome)) => {
-            debug!(worker = NAME, job, ?observed, appended = outcome.appended, "reported");
+            debug!(
+                worker = NAME,
+                job,
+                ?observed,
+                appended = outcome.appended,
+                "reported"
+            );
             true
         }
         // The job is gone (or not ours): nothing more to say of it.

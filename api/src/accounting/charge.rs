@@ -211,20 +211,20 @@ pub async fn charge(
         projection::DbError::Unavailable(reason) => ChargeError::Unavailable(reason),
         other => ChargeError::Unavailable(other.to_string()),
     };
-    let account = projection::accounting::account_by_name(&app.db.pool, &request.account)
-        .await
-        .map_err(unavailable)?
+    let (account_id, user_id) =
+        projection::accounting::charge_parties(&app.db, &request.account, &request.user)
+            .await
+            .map_err(unavailable)?;
+    let account_id = account_id
         .ok_or_else(|| ChargeError::Refused(format!("unknown account {:?}", request.account)))?;
-    let user = projection::accounting::user_by_username(&app.db.pool, &request.user)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| ChargeError::Refused(format!("unknown user {:?}", request.user)))?;
+    let user_id =
+        user_id.ok_or_else(|| ChargeError::Refused(format!("unknown user {:?}", request.user)))?;
     let job_id = events::accounting::slurm_job_id(cluster.as_str(), slurm_job_id);
     let new = NewSlurmJob {
         cluster: cluster.clone(),
         slurm_job_id,
-        user_id: user.user_id,
-        account_id: account.account_id.clone(),
+        user_id,
+        account_id: account_id.clone(),
         submit,
         start: Some(start),
         end: Some(end),
@@ -238,7 +238,7 @@ pub async fn charge(
     let ctx = epilogue_context(cluster.as_str(), request_id);
     let set = SetTotal {
         total: su,
-        account_id: Some(account.account_id.clone()),
+        account_id: Some(account_id.clone()),
         reason: "epilogue",
     };
     let charged = set_total(app, &job_id, Some(&new), set, &ctx)
@@ -250,10 +250,10 @@ pub async fn charge(
             CommandError::Domain(e) => refused(e),
             other => ChargeError::Unavailable(other.to_string()),
         })?;
-    let balance = projection::accounting::account_by_id(&app.db.pool, &account.account_id)
+    let balance = projection::accounting::balance_of(&app.db, &account_id)
         .await
         .map_err(unavailable)?
-        .map_or(account.balance_hundredths, |a| a.balance_hundredths);
+        .ok_or_else(|| ChargeError::Unavailable("the account left the read model".into()))?;
     info!(
         job = %format!("{cluster}/{slurm_job_id}"),
         charged = charged.hundredths,

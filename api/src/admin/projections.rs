@@ -67,8 +67,7 @@ pub async fn rebuild(
 ) -> Response {
     ctx.answer(async {
         admin(&app, token)?;
-        let request: RebuildRequest =
-            optional_body(body, r#"{"projection": "<name>"|"all"}"#)?;
+        let request: RebuildRequest = optional_body(body, r#"{"projection": "<name>"|"all"}"#)?;
         let name = request.projection.unwrap_or_else(|| "all".to_string());
         let picked = rebuild::pick(projection::registry::registered(), &name).map_err(refusal)?;
         let names: Vec<&str> = picked.iter().map(|p| p.name()).collect();

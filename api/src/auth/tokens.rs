@@ -5,10 +5,15 @@
 //! user's current state at every request ([`crate::App::authenticate`]), so the `admin`
 //! claim is kept only for clients that read it (OpenPAI's did). Tokens expire exactly at
 //! `exp`: no leeway keeps an expired token alive.
+//!
+//! A token checked once is remembered with its claims (up to [`VERIFIED_CAPACITY`] of them,
+//! with the key ring that checked them): a client sends the same token with every request,
+//! and checking its signature again costs more than the rest of a point read. Its expiry is
+//! still compared at every use, and a new key ring (a rotation) starts with none.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex, RwLock},
     time::Duration,
 };
 
@@ -28,7 +33,7 @@ pub enum Kind {
     Refresh,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Claims {
     pub username: String,
     pub admin: bool,
@@ -92,7 +97,13 @@ pub struct Tokens {
 struct KeyRing {
     signing: (String, EncodingKey),
     checking: HashMap<String, DecodingKey>,
+    /// Tokens these keys checked, with their claims.
+    verified: Mutex<HashMap<String, Claims>>,
 }
+
+/// How many checked tokens a key ring remembers; past that it forgets them all and starts
+/// again (a rare cost: one signature check per client).
+const VERIFIED_CAPACITY: usize = 10_000;
 
 impl Tokens {
     /// Tokens signed with `configured` if set, else with the newest published key of
@@ -152,9 +163,36 @@ impl Tokens {
 
     /// The claims of `token` if one of this instance's keys signed it and it has not expired.
     pub(crate) fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let ring = self.ring();
+        let known = ring
+            .verified
+            .lock()
+            .ok()
+            .and_then(|verified| verified.get(token).cloned());
+        let claims = match known {
+            Some(claims) => claims,
+            None => {
+                let claims = self.check(&ring, token)?;
+                if let Ok(mut verified) = ring.verified.lock() {
+                    if verified.len() >= VERIFIED_CAPACITY {
+                        verified.clear();
+                    }
+                    verified.insert(token.to_string(), claims.clone());
+                }
+                claims
+            }
+        };
+        // As jsonwebtoken judges it, with no leeway: good until the second after `exp`.
+        if claims.exp < Utc::now().timestamp().max(0) as u64 {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+
+    /// The signature, expiry and issuer of a token not seen before.
+    fn check(&self, ring: &KeyRing, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         let kid = header.kid.as_deref().unwrap_or(LEGACY_KID);
-        let ring = self.ring();
         let key = ring.checking.get(kid).ok_or(TokenError::Invalid)?;
         match jsonwebtoken::decode::<Claims>(token, key, &self.validation) {
             Ok(data) if data.claims.iss.as_ref().is_none_or(|i| *i == self.instance) => {
@@ -201,7 +239,11 @@ impl KeyRing {
                 }
             }
         };
-        Self { signing, checking }
+        Self {
+            signing,
+            checking,
+            verified: Mutex::new(HashMap::new()),
+        }
     }
 }
 
@@ -294,6 +336,30 @@ mod tests {
         assert!(tokens.verify(&before).is_ok());
         let elsewhere = Tokens::new("other", &[], Some(b"configured key".to_vec()));
         assert_eq!(elsewhere.verify(&token).unwrap_err(), TokenError::Invalid);
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_a_new_ring_forgets_it() {
+        let stored = key("a", b"stored", 10_000);
+        let tokens = Tokens::new("t", std::slice::from_ref(&stored), None);
+        let (token, _) = tokens
+            .issue("jimmy", 1, false, Kind::Access, Duration::from_secs(1))
+            .unwrap();
+        assert!(tokens.verify(&token).is_ok());
+        assert!(tokens.verify(&token).is_ok(), "remembered");
+        std::thread::sleep(Duration::from_millis(2100));
+        assert_eq!(tokens.verify(&token).unwrap_err(), TokenError::Expired);
+
+        let (token, _) = tokens
+            .issue("jimmy", 1, false, Kind::Access, Duration::from_secs(60))
+            .unwrap();
+        assert!(tokens.verify(&token).is_ok());
+        tokens.reload(&[key("b", b"another", 10_000)]);
+        assert_eq!(
+            tokens.verify(&token).unwrap_err(),
+            TokenError::Invalid,
+            "the key that signed it is gone"
+        );
     }
 
     #[test]
