@@ -34,10 +34,8 @@ pub struct Args {
     /// The instance of that Gantry (names the charge subject).
     #[arg(long, env = "GANTRY_INSTANCE")]
     instance: String,
-    #[arg(long, env = "GANTRY_ADMIN_USER", default_value = "admin")]
-    admin_user: String,
-    #[arg(long, env = "GANTRY_ADMIN_PASSWORD", hide_env_values = true)]
-    admin_password: String,
+    #[command(flatten)]
+    admin: crate::login::Admin,
     #[arg(long, default_value_t = 64)]
     clients: usize,
     /// Accounts the spread phases charge.
@@ -89,7 +87,7 @@ async fn admin_send(
 async fn setup(args: &Args) -> anyhow::Result<Setup> {
     let http = reqwest::Client::new();
     let token =
-        crate::login::admin_token(&http, &args.base, &args.admin_user, &args.admin_password)
+        crate::login::admin_token(&http, &args.base, &args.admin.user, &args.admin.password)
             .await?;
     let mut setup = Setup {
         http,

@@ -37,10 +37,8 @@ pub struct Args {
     /// The Gantry to drive, e.g. `http://127.0.0.1:8080`.
     #[arg(long)]
     base: String,
-    #[arg(long, env = "GANTRY_ADMIN_USER", default_value = "admin")]
-    admin_user: String,
-    #[arg(long, env = "GANTRY_ADMIN_PASSWORD", hide_env_values = true)]
-    admin_password: String,
+    #[command(flatten)]
+    admin: crate::login::Admin,
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     clients: usize,
@@ -168,8 +166,8 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
     let token = crate::login::admin_token_within(
         &http,
         &base,
-        &args.admin_user,
-        &args.admin_password,
+        &args.admin.user,
+        &args.admin.password,
         args.login_timeout,
     )
     .await?;

@@ -43,10 +43,8 @@ pub struct Args {
     /// The instance of that Gantry (its objects carry `gantry.io/instance=<instance>`).
     #[arg(long, env = "GANTRY_INSTANCE")]
     instance: String,
-    #[arg(long, env = "GANTRY_ADMIN_USER", default_value = "admin")]
-    admin_user: String,
-    #[arg(long, env = "GANTRY_ADMIN_PASSWORD", hide_env_values = true)]
-    admin_password: String,
+    #[command(flatten)]
+    admin: crate::login::Admin,
     #[arg(long, default_value_t = 1000)]
     jobs: usize,
     #[arg(long, default_value_t = 64)]
@@ -170,7 +168,7 @@ async fn watch(
 pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let token =
-        login::admin_token(&http, &args.base, &args.admin_user, &args.admin_password).await?;
+        login::admin_token(&http, &args.base, &args.admin.user, &args.admin.password).await?;
     let door = Arc::new(Door {
         http: http.clone(),
         base: args.base.clone(),

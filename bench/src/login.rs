@@ -5,6 +5,23 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use serde_json::{Value, json};
 
+/// The bootstrap admin every benchmark logs in as.
+#[derive(clap::Args, Debug)]
+pub struct Admin {
+    #[arg(
+        long = "admin-user",
+        env = "GANTRY_ADMIN_USER",
+        default_value = "admin"
+    )]
+    pub user: String,
+    #[arg(
+        long = "admin-password",
+        env = "GANTRY_ADMIN_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: String,
+}
+
 /// How long a fresh Gantry may take to project its bootstrap admin.
 const WAIT: Duration = Duration::from_secs(30);
 
