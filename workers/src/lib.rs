@@ -20,8 +20,10 @@
 //!   way and terminated. Parking waits out a database that is away: no event is let go
 //!   before its record is stored.
 //!
-//! Messages are fetched one at a time, so that none waits in a client buffer past its ack
-//! wait while another is being retried. Stop interrupts a back-off wait, never a reconcile
+//! A worker has up to 32 messages in hand at once, of different aggregates (one aggregate's
+//! messages are settled in order, a later one kept with in-progress acks while it waits),
+//! and pulls no more than it has room for, so that none waits in a client buffer past its
+//! ack wait while another is being retried. Stop interrupts a back-off wait, never a reconcile
 //! in flight; a message not done by then is left unacknowledged for the next process.
 //!
 //! Resync: at start and every five minutes, each reconciler compares the live objects it
