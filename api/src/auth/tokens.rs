@@ -339,20 +339,16 @@ mod tests {
     }
 
     #[test]
-    fn a_remembered_token_still_expires_and_a_new_ring_forgets_it() {
+    fn a_remembered_token_still_expires_and_a_new_ring_forgets_it() -> Result<(), SignError> {
         let stored = key("a", b"stored", 10_000);
         let tokens = Tokens::new("t", std::slice::from_ref(&stored), None);
-        let (token, _) = tokens
-            .issue("jimmy", 1, false, Kind::Access, Duration::from_secs(1))
-            .unwrap();
+        let (token, _) = tokens.issue("jimmy", 1, false, Kind::Access, Duration::from_secs(1))?;
         assert!(tokens.verify(&token).is_ok());
         assert!(tokens.verify(&token).is_ok(), "remembered");
         std::thread::sleep(Duration::from_millis(2100));
         assert_eq!(tokens.verify(&token).unwrap_err(), TokenError::Expired);
 
-        let (token, _) = tokens
-            .issue("jimmy", 1, false, Kind::Access, Duration::from_secs(60))
-            .unwrap();
+        let (token, _) = tokens.issue("jimmy", 1, false, Kind::Access, Duration::from_secs(60))?;
         assert!(tokens.verify(&token).is_ok());
         tokens.reload(&[key("b", b"another", 10_000)]);
         assert_eq!(
@@ -360,6 +356,7 @@ mod tests {
             TokenError::Invalid,
             "the key that signed it is gone"
         );
+        Ok(())
     }
 
     #[test]
