@@ -119,10 +119,10 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         let progress = progress.clone();
         tokio::spawn(async move {
             loop {
-                let name = *progress.current.lock().unwrap_or_else(|e| e.into_inner());
-                bar.set_message(name);
+                let (behind, slowest) = progress.behind();
+                bar.set_message(behind.join(", "));
                 bar.set_length(progress.target.load(Ordering::Relaxed));
-                bar.set_position(progress.applied.load(Ordering::Relaxed));
+                bar.set_position(slowest);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
@@ -134,7 +134,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let applied = result?;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
-        "rebuilt {}: {applied} sequences replayed in {seconds:.1} s ({:.0}/s)",
+        "rebuilt {}: the log up to sequence {applied} in {seconds:.1} s ({:.0} events/s)",
         args.projection,
         applied as f64 / seconds.max(1e-9)
     );

@@ -2,14 +2,12 @@
 //! start a projector on it and time how long the read models take to catch up.
 
 use std::{
-    collections::VecDeque,
     path::PathBuf,
     process::Stdio,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context as _, bail};
-use async_nats::jetstream::{self, context::PublishAckFuture, message::PublishMessage};
 use events::{
     CourseEvent, Envelope, Meta,
     course::{CourseCreated, CourseDeleted, CourseUpdated},
@@ -19,7 +17,8 @@ use uuid::Uuid;
 
 use crate::{
     cpu,
-    instance::{self, Target, check_name, connect_db, connect_nats},
+    instance::{self, Target, check_name, connect_db},
+    publish,
     report::{Summary, verdict},
     seconds,
 };
@@ -57,18 +56,7 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
     if args.courses == 0 || args.in_flight == 0 {
         bail!("--courses and --in-flight must be at least 1");
     }
-    let gantry = match &args.gantry {
-        Some(path) => path.clone(),
-        None => std::env::current_exe()
-            .context("cannot locate gantry-bench")?
-            .with_file_name("gantry"),
-    };
-    if !gantry.is_file() {
-        bail!(
-            "no gantry binary at {} (build it, or pass --gantry)",
-            gantry.display()
-        );
-    }
+    let gantry = instance::gantry_binary(args.gantry.as_ref())?;
     let result = measure(&args, &gantry, summary).await;
     if !args.keep
         && let Err(e) = instance::remove(&args.target, &args.instance).await
@@ -207,60 +195,31 @@ fn envelope(id: &str, event: &CourseEvent) -> anyhow::Result<(String, Vec<u8>)> 
     Ok((id.to_string(), bytes))
 }
 
-/// Publishes every event with `in_flight` acks outstanding; returns the stream's last
-/// sequence afterwards.
+/// Publishes every event on its course's subject; returns the stream's last sequence
+/// afterwards.
 async fn publish(args: &Args, events: Vec<(String, Vec<u8>)>) -> anyhow::Result<u64> {
-    let client = connect_nats(&args.target.nats_url).await?;
-    let store = command::JetStreamStore::open(
-        client.clone(),
-        &args.instance,
-        std::time::Duration::from_secs(600),
-    )
-    .await
-    .with_context(|| format!("cannot create the stream of instance {}", args.instance))?;
-    let already = store.last_sequence().await?;
+    let already = publish::open(&args.target, &args.instance).await?;
     if already != 0 {
         bail!(
             "instance {} already has {already} events: pick a fresh name",
             args.instance
         );
     }
-    let js = jetstream::new(client);
     let total = events.len();
     println!(
         "catchup: publishing {total} events to instance {} ({} in flight)",
         args.instance, args.in_flight
     );
-    let started = Instant::now();
-    let mut pending: VecDeque<PublishAckFuture> = VecDeque::with_capacity(args.in_flight);
-    for (id, bytes) in events {
-        if pending.len() >= args.in_flight {
-            await_acks(&mut pending, args.in_flight / 2).await?;
-        }
-        let subject = format!("{}.ev.course.{id}", args.instance);
-        let ack = js
-            .send_publish(subject, PublishMessage::build().payload(bytes.into()))
-            .await
-            .context("cannot publish an event")?;
-        pending.push_back(ack);
-    }
-    await_acks(&mut pending, usize::MAX).await?;
-    let secs = started.elapsed().as_secs_f64();
+    let instance = &args.instance;
+    let messages = events
+        .into_iter()
+        .map(|(id, bytes)| (format!("{instance}.ev.course.{id}"), bytes));
+    let (_, secs) = publish::publish(&args.target, args.in_flight, messages).await?;
     println!(
         "catchup: published in {secs:.2} s ({:.0} events/s)",
         total as f64 / secs
     );
-    Ok(store.last_sequence().await?)
-}
-
-/// Awaits up to `count` of the oldest outstanding acks.
-async fn await_acks(pending: &mut VecDeque<PublishAckFuture>, count: usize) -> anyhow::Result<()> {
-    let n = count.min(pending.len());
-    let acks: Vec<PublishAckFuture> = pending.drain(..n).collect();
-    for ack in futures::future::join_all(acks.into_iter().map(IntoFuture::into_future)).await {
-        ack.context("JetStream did not acknowledge an event")?;
-    }
-    Ok(())
+    publish::open(&args.target, &args.instance).await
 }
 
 struct Progress {

@@ -82,3 +82,20 @@ pub async fn remove(target: &Target, instance: &str) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The `gantry` binary a benchmark runs: the one given, or the one next to `gantry-bench`.
+pub fn gantry_binary(given: Option<&std::path::PathBuf>) -> anyhow::Result<std::path::PathBuf> {
+    let gantry = match given {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .context("cannot locate gantry-bench")?
+            .with_file_name("gantry"),
+    };
+    if !gantry.is_file() {
+        anyhow::bail!(
+            "no gantry binary at {} (build it, or pass --gantry)",
+            gantry.display()
+        );
+    }
+    Ok(gantry)
+}

@@ -6,6 +6,7 @@
 //!   figures.
 //! - `accounting` drives the accounting door's charges (NATS and HTTP PATCH) and job reads.
 //! - `jobs` launches 1,000 jobs onto the Kubernetes simulator and times them to `Ready`.
+//! - `rebuild` times `gantry replay` of every read model from a log of every aggregate type.
 //! - `cleanup` removes an instance's stream and schema.
 
 mod accounting;
@@ -17,6 +18,8 @@ mod http;
 mod instance;
 mod jobs;
 mod login;
+mod publish;
+mod rebuild;
 mod report;
 mod table;
 
@@ -56,6 +59,9 @@ enum Command {
     /// 1,000 job launches through the course door onto the Kubernetes simulator: launches/s,
     /// launch-to-Ready latencies, objects created exactly once.
     Jobs(jobs::Args),
+    /// Every read model rebuilt by `gantry replay` from a log of every aggregate type (100,000
+    /// then 1,000,000 events): events/s beside a raw ordered read, and peak memory.
+    Rebuild(rebuild::Args),
     /// Delete an instance's JetStream stream and PostgreSQL schema.
     Cleanup(instance::Args),
 }
@@ -87,6 +93,7 @@ async fn main() -> ExitCode {
         },
         Command::Accounting(args) => accounting::run(args, &summary).await,
         Command::Jobs(args) => jobs::run(args, &summary).await,
+        Command::Rebuild(args) => rebuild::run(args, &summary).await,
         Command::Cleanup(args) => instance::run(args).await,
     };
     match result {

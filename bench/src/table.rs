@@ -194,7 +194,7 @@ fn latency(p50: Option<f64>, p99: Option<f64>) -> String {
 }
 
 /// `12,345`.
-fn thousands(value: f64) -> String {
+pub fn thousands(value: f64) -> String {
     let digits = format!("{:.0}", value.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -28,6 +28,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::{
     DbError, Pool,
+    pipeline::{Pipeline, params},
     registry::{Applied, Projection, Tx},
 };
 
@@ -139,13 +140,36 @@ const NAME_ID: &str = "
         RETURNING id)
     SELECT id FROM new UNION ALL SELECT id FROM acct_name WHERE kind = $1 AND name = $2";
 
-async fn name_id(tx: &Tx<'_>, kind: &str, name: &str) -> Result<i32, tokio_postgres::Error> {
-    let statement = tx.prepare_cached(NAME_ID).await?;
-    let row = tx.query_one(&statement, &[&kind, &name]).await?;
-    Ok(row.get(0))
+/// The integer ids of partition and QOS names, read once per batch each.
+#[derive(Default)]
+struct Names(HashMap<(&'static str, String), i32>);
+
+impl Names {
+    /// The id of `name`, given it first if the log never named it before. It needs the
+    /// answer: what the batch sent so far goes first.
+    async fn id(
+        &mut self,
+        pipeline: &mut Pipeline<'_>,
+        kind: &'static str,
+        name: &str,
+    ) -> Result<i32, tokio_postgres::Error> {
+        if let Some(id) = self.0.get(&(kind, name.to_string())) {
+            return Ok(*id);
+        }
+        pipeline.flush().await?;
+        let tx = pipeline.tx();
+        let statement = tx.prepare_cached(NAME_ID).await?;
+        let id = tx.query_one(&statement, &[&kind, &name]).await?.get(0);
+        self.0.insert((kind, name.to_string()), id);
+        Ok(id)
+    }
 }
 
 async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgres::Error> {
+    // Every statement is sent in log order without waiting for the one before; only a name
+    // never seen before waits for its id.
+    let mut pipeline = Pipeline::new(tx);
+    let mut names = Names::default();
     // Charges are summed per account and their jobs' totals kept per job, then written
     // once; they never need a row written earlier in the same batch to exist first,
     // because every other event is written as it comes, before them.
@@ -167,174 +191,147 @@ async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgr
             totals.insert(id, (charge.total_hundredths, at));
             continue;
         }
-        record_jobs(tx, &mut recorded).await?;
+        record_jobs(&mut pipeline, &mut names, &mut recorded).await?;
         match &applied.event {
-            Event::Account(event) => account(tx, id, seq, at, event).await?,
-            Event::SlurmUser(event) => slurm_user(tx, id, seq, at, event).await?,
+            Event::Account(event) => account(&mut pipeline, id, seq, at, event).await?,
+            Event::SlurmUser(event) => slurm_user(&mut pipeline, id, seq, at, event).await?,
             Event::SlurmJob(SlurmJobEvent::SlurmJobUpdated(changes)) => {
-                update_job(tx, id, at, changes).await?
+                update_job(&mut pipeline, &mut names, id, at, changes).await?
             }
             _ => {}
         }
     }
-    record_jobs(tx, &mut recorded).await?;
-    // One statement per row, sent together: each finds its row by its key, where a join
-    // with an `UNNEST` of the batch would be planned as a scan of the whole table.
-    let statement = tx
-        .prepare_cached(
-            "UPDATE acct_account SET charged_hundredths = charged_hundredths + $2
-             WHERE account_id = $1",
-        )
-        .await?;
-    futures::future::try_join_all(
-        charged
-            .iter()
-            .map(|(account, sum)| async { tx.execute(&statement, &[account, sum]).await }),
-    )
-    .await?;
-    let statement = tx
-        .prepare_cached(
-            "UPDATE acct_job SET amount_hundredths = $2, updated_at = $3 WHERE job_id = $1",
-        )
-        .await?;
-    futures::future::try_join_all(
-        totals
-            .iter()
-            .map(|(job, (total, at))| async { tx.execute(&statement, &[job, total, at]).await }),
-    )
-    .await?;
-    Ok(())
+    record_jobs(&mut pipeline, &mut names, &mut recorded).await?;
+    // One statement per row: each finds its row by its key, where a join with an `UNNEST`
+    // of the batch would be planned as a scan of the whole table.
+    for (account, sum) in charged {
+        pipeline
+            .push(
+                "UPDATE acct_account SET charged_hundredths = charged_hundredths + $2
+                 WHERE account_id = $1",
+                params![account, sum],
+            )
+            .await?;
+    }
+    for (job, (total, at)) in totals {
+        pipeline
+            .push(
+                "UPDATE acct_job SET amount_hundredths = $2, updated_at = $3 WHERE job_id = $1",
+                params![job, total, at],
+            )
+            .await?;
+    }
+    pipeline.run().await
 }
 
-async fn exec(
-    tx: &Tx<'_>,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<u64, tokio_postgres::Error> {
-    let statement = tx.prepare_cached(sql).await?;
-    tx.execute(&statement, params).await
-}
-
-async fn account(
-    tx: &Tx<'_>,
-    id: &str,
+async fn account<'a>(
+    pipeline: &mut Pipeline<'a>,
+    id: &'a str,
     seq: i64,
     at: DateTime<Utc>,
-    event: &AccountEvent,
+    event: &'a AccountEvent,
 ) -> Result<(), tokio_postgres::Error> {
     match event {
         AccountEvent::AccountOpened(o) => {
-            exec(
-                tx,
-                "INSERT INTO acct_account (account_id, number, name, allocation, account_type,
-                     description, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (account_id) DO NOTHING",
-                &[
-                    &id,
-                    &seq,
-                    &o.name,
-                    &o.allocation,
-                    &o.account_type,
-                    &o.description,
-                    &at,
-                ],
-            )
-            .await?;
+            pipeline
+                .push(
+                    "INSERT INTO acct_account (account_id, number, name, allocation, account_type,
+                         description, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (account_id) DO NOTHING",
+                    params![
+                        id,
+                        seq,
+                        &o.name,
+                        &o.allocation,
+                        &o.account_type,
+                        &o.description,
+                        at
+                    ],
+                )
+                .await
         }
         AccountEvent::AccountUpdated(u) => {
-            exec(
-                tx,
-                "UPDATE acct_account SET name = coalesce($2, name),
-                     account_type = coalesce($3, account_type),
-                     description = coalesce($4, description), updated_at = $5
-                 WHERE account_id = $1",
-                &[&id, &u.name, &u.account_type, &u.description, &at],
-            )
-            .await?;
+            pipeline
+                .push(
+                    "UPDATE acct_account SET name = coalesce($2, name),
+                         account_type = coalesce($3, account_type),
+                         description = coalesce($4, description), updated_at = $5
+                     WHERE account_id = $1",
+                    params![id, &u.name, &u.account_type, &u.description, at],
+                )
+                .await
         }
-        AccountEvent::AllocationChanged(c) => {
-            exec(
-                tx,
+        AccountEvent::AllocationChanged(c) => pipeline
+            .push(
                 "UPDATE acct_account SET allocation = $2, updated_at = $3 WHERE account_id = $1",
-                &[&id, &c.allocation, &at],
+                params![id, &c.allocation, at],
             )
-            .await?;
-        }
+            .await,
         AccountEvent::UserJoinedAccount(j) => {
-            exec(
-                tx,
-                "INSERT INTO acct_member (account_id, user_id) SELECT $1, u FROM UNNEST($2::text[]) u
-                 ON CONFLICT DO NOTHING",
-                &[&id, &j.users],
-            )
-            .await?;
-            touch_account(tx, id, at).await?;
+            pipeline
+                .push(
+                    "INSERT INTO acct_member (account_id, user_id)
+                     SELECT $1, u FROM UNNEST($2::text[]) u ON CONFLICT DO NOTHING",
+                    params![id, &j.users],
+                )
+                .await?;
+            touch_account(pipeline, id, at).await
         }
         AccountEvent::UserLeftAccount(l) => {
-            exec(
-                tx,
-                "DELETE FROM acct_member WHERE account_id = $1 AND user_id = ANY($2::text[])",
-                &[&id, &l.users],
-            )
-            .await?;
-            touch_account(tx, id, at).await?;
+            pipeline
+                .push(
+                    "DELETE FROM acct_member WHERE account_id = $1 AND user_id = ANY($2::text[])",
+                    params![id, &l.users],
+                )
+                .await?;
+            touch_account(pipeline, id, at).await
         }
     }
-    Ok(())
 }
 
-async fn touch_account(
-    tx: &Tx<'_>,
-    id: &str,
+async fn touch_account<'a>(
+    pipeline: &mut Pipeline<'a>,
+    id: &'a str,
     at: DateTime<Utc>,
-) -> Result<u64, tokio_postgres::Error> {
-    exec(
-        tx,
-        "UPDATE acct_account SET updated_at = $2 WHERE account_id = $1",
-        &[&id, &at],
-    )
-    .await
+) -> Result<(), tokio_postgres::Error> {
+    pipeline
+        .push(
+            "UPDATE acct_account SET updated_at = $2 WHERE account_id = $1",
+            params![id, at],
+        )
+        .await
 }
 
-async fn slurm_user(
-    tx: &Tx<'_>,
-    id: &str,
+async fn slurm_user<'a>(
+    pipeline: &mut Pipeline<'a>,
+    id: &'a str,
     seq: i64,
     at: DateTime<Utc>,
-    event: &SlurmUserEvent,
+    event: &'a SlurmUserEvent,
 ) -> Result<(), tokio_postgres::Error> {
     match event {
         SlurmUserEvent::SlurmUserAdded(a) => {
-            exec(
-                tx,
-                "INSERT INTO acct_user (user_id, number, username, metadata, email, ldap_uid,
-                     created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (user_id) DO NOTHING",
-                &[
-                    &id,
-                    &seq,
-                    &a.username,
-                    &a.metadata,
-                    &a.email,
-                    &a.ldap_uid,
-                    &at,
-                ],
-            )
-            .await?;
+            pipeline
+                .push(
+                    "INSERT INTO acct_user (user_id, number, username, metadata, email, ldap_uid,
+                         created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (user_id) DO NOTHING",
+                    params![id, seq, &a.username, &a.metadata, &a.email, &a.ldap_uid, at],
+                )
+                .await
         }
         SlurmUserEvent::SlurmUserUpdated(u) => {
-            exec(
-                tx,
-                "UPDATE acct_user SET metadata = coalesce($2, metadata),
-                     email = coalesce($3, email), ldap_uid = coalesce($4, ldap_uid),
-                     updated_at = $5
-                 WHERE user_id = $1",
-                &[&id, &u.metadata, &u.email, &u.ldap_uid, &at],
-            )
-            .await?;
+            pipeline
+                .push(
+                    "UPDATE acct_user SET metadata = coalesce($2, metadata),
+                         email = coalesce($3, email), ldap_uid = coalesce($4, ldap_uid),
+                         updated_at = $5
+                     WHERE user_id = $1",
+                    params![id, &u.metadata, &u.email, &u.ldap_uid, at],
+                )
+                .await
         }
     }
-    Ok(())
 }
 
 /// A job record waiting to be written with the others of its batch.
@@ -346,100 +343,88 @@ struct NewJob<'a> {
 }
 
 /// Writes the job records in hand, and empties them. Names get their ids in log order.
-async fn record_jobs(
-    tx: &Tx<'_>,
-    recorded: &mut Vec<NewJob<'_>>,
+async fn record_jobs<'a>(
+    pipeline: &mut Pipeline<'a>,
+    names: &mut Names,
+    recorded: &mut Vec<NewJob<'a>>,
 ) -> Result<(), tokio_postgres::Error> {
     if recorded.is_empty() {
         return Ok(());
     }
-    let mut ids: HashMap<(&str, &str), i32> = HashMap::new();
-    for new in recorded.iter() {
-        for (kind, name) in [
-            (PARTITION, new.job.partition.as_str()),
-            (QOS, new.job.qos.as_str()),
-        ] {
-            if let std::collections::hash_map::Entry::Vacant(slot) = ids.entry((kind, name)) {
-                slot.insert(name_id(tx, kind, name).await?);
-            }
-        }
-    }
     let mut rows = JobRows::default();
     for new in recorded.drain(..) {
         let job = new.job;
-        rows.id.push(new.id.to_string());
+        rows.partition
+            .push(names.id(pipeline, PARTITION, &job.partition).await?);
+        rows.qos.push(names.id(pipeline, QOS, &job.qos).await?);
+        rows.id.push(new.id);
         rows.number.push(new.seq);
-        rows.cluster.push(job.cluster.clone());
+        rows.cluster.push(&job.cluster);
         rows.slurm_job_id.push(job.slurm_job_id);
-        rows.user_id.push(job.user_id.clone());
-        rows.account_id.push(job.account_id.clone());
+        rows.user_id.push(&job.user_id);
+        rows.account_id.push(&job.account_id);
         rows.submit.push(job.submit);
         rows.start.push(job.start);
         rows.end.push(job.end);
         rows.status.push(job.status);
-        rows.partition.push(
-            ids.get(&(PARTITION, job.partition.as_str()))
-                .copied()
-                .unwrap_or(0),
-        );
-        rows.qos
-            .push(ids.get(&(QOS, job.qos.as_str())).copied().unwrap_or(0));
         rows.at.push(new.at);
     }
-    let r = &rows;
-    exec(
-        tx,
-        "INSERT INTO acct_job (job_id, number, cluster, slurm_job_id, user_id, account_id, submit,
-             start_at, end_at, status, partition, qos, created_at, updated_at, user_number,
-             account_number, username)
-         SELECT t.id, t.number, t.cluster, t.slurm_job_id, t.user_id, t.account_id, t.submit,
-             t.start_at, t.end_at, t.status, t.partition, t.qos, t.at, t.at, u.number, a.number,
-             u.username
-         FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[],
-             $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::int4[], $11::int4[],
-             $12::int4[], $13::timestamptz[])
-             AS t(id, number, cluster, slurm_job_id, user_id, account_id, submit, start_at,
-                  end_at, status, partition, qos, at)
-         LEFT JOIN acct_user u ON u.user_id = t.user_id
-         LEFT JOIN acct_account a ON a.account_id = t.account_id
-         ON CONFLICT (job_id) DO NOTHING",
-        &[
-            &r.id,
-            &r.number,
-            &r.cluster,
-            &r.slurm_job_id,
-            &r.user_id,
-            &r.account_id,
-            &r.submit,
-            &r.start,
-            &r.end,
-            &r.status,
-            &r.partition,
-            &r.qos,
-            &r.at,
-        ],
-    )
-    .await?;
-    exec(
-        tx,
-        "INSERT INTO acct_member (account_id, user_id)
-         SELECT DISTINCT a, u FROM UNNEST($1::text[], $2::text[]) AS t(a, u)
-         ON CONFLICT DO NOTHING",
-        &[&r.account_id, &r.user_id],
-    )
-    .await?;
-    Ok(())
+    let members = params![rows.account_id.clone(), rows.user_id.clone()];
+    let r = rows;
+    // The user's and account's columns are looked up row by row (by key): a join would be
+    // planned as a hash of the whole user and account tables for every batch.
+    pipeline
+        .push(
+            "INSERT INTO acct_job (job_id, number, cluster, slurm_job_id, user_id, account_id, submit,
+                 start_at, end_at, status, partition, qos, created_at, updated_at, user_number,
+                 account_number, username)
+             SELECT t.id, t.number, t.cluster, t.slurm_job_id, t.user_id, t.account_id, t.submit,
+                 t.start_at, t.end_at, t.status, t.partition, t.qos, t.at, t.at,
+                 (SELECT u.number FROM acct_user u WHERE u.user_id = t.user_id),
+                 (SELECT a.number FROM acct_account a WHERE a.account_id = t.account_id),
+                 (SELECT u.username FROM acct_user u WHERE u.user_id = t.user_id)
+             FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[],
+                 $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::int4[], $11::int4[],
+                 $12::int4[], $13::timestamptz[])
+                 AS t(id, number, cluster, slurm_job_id, user_id, account_id, submit, start_at,
+                      end_at, status, partition, qos, at)
+             ON CONFLICT (job_id) DO NOTHING",
+            params![
+                r.id,
+                r.number,
+                r.cluster,
+                r.slurm_job_id,
+                r.user_id,
+                r.account_id,
+                r.submit,
+                r.start,
+                r.end,
+                r.status,
+                r.partition,
+                r.qos,
+                r.at,
+            ],
+        )
+        .await?;
+    pipeline
+        .push(
+            "INSERT INTO acct_member (account_id, user_id)
+             SELECT DISTINCT a, u FROM UNNEST($1::text[], $2::text[]) AS t(a, u)
+             ON CONFLICT DO NOTHING",
+            members,
+        )
+        .await
 }
 
 /// Job rows to write, column by column, for `UNNEST`.
 #[derive(Default)]
-struct JobRows {
-    id: Vec<String>,
+struct JobRows<'a> {
+    id: Vec<&'a str>,
     number: Vec<i64>,
-    cluster: Vec<String>,
+    cluster: Vec<&'a str>,
     slurm_job_id: Vec<i64>,
-    user_id: Vec<String>,
-    account_id: Vec<String>,
+    user_id: Vec<&'a str>,
+    account_id: Vec<&'a str>,
     submit: Vec<DateTime<Utc>>,
     start: Vec<Option<DateTime<Utc>>>,
     end: Vec<Option<DateTime<Utc>>>,
@@ -449,39 +434,39 @@ struct JobRows {
     at: Vec<DateTime<Utc>>,
 }
 
-async fn update_job(
-    tx: &Tx<'_>,
-    id: &str,
+async fn update_job<'a>(
+    pipeline: &mut Pipeline<'a>,
+    names: &mut Names,
+    id: &'a str,
     at: DateTime<Utc>,
-    changes: &SlurmJobUpdated,
+    changes: &'a SlurmJobUpdated,
 ) -> Result<(), tokio_postgres::Error> {
     let partition = match &changes.partition {
-        Some(name) => Some(name_id(tx, PARTITION, name).await?),
+        Some(name) => Some(names.id(pipeline, PARTITION, name).await?),
         None => None,
     };
     let qos = match &changes.qos {
-        Some(name) => Some(name_id(tx, QOS, name).await?),
+        Some(name) => Some(names.id(pipeline, QOS, name).await?),
         None => None,
     };
-    exec(
-        tx,
-        "UPDATE acct_job SET submit = coalesce($2, submit), start_at = coalesce($3, start_at),
-             end_at = coalesce($4, end_at), status = coalesce($5, status),
-             partition = coalesce($6, partition), qos = coalesce($7, qos), updated_at = $8
-         WHERE job_id = $1",
-        &[
-            &id,
-            &changes.submit,
-            &changes.start,
-            &changes.end,
-            &changes.status,
-            &partition,
-            &qos,
-            &at,
-        ],
-    )
-    .await?;
-    Ok(())
+    pipeline
+        .push(
+            "UPDATE acct_job SET submit = coalesce($2, submit), start_at = coalesce($3, start_at),
+                 end_at = coalesce($4, end_at), status = coalesce($5, status),
+                 partition = coalesce($6, partition), qos = coalesce($7, qos), updated_at = $8
+             WHERE job_id = $1",
+            params![
+                id,
+                &changes.submit,
+                &changes.start,
+                &changes.end,
+                &changes.status,
+                partition,
+                qos,
+                at
+            ],
+        )
+        .await
 }
 
 // ---------------------------------------------------------------------------------------

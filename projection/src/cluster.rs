@@ -2,11 +2,14 @@
 //! shared datasets (its dataset list, and the check of a launch), as the workers' watchers
 //! reported them. The doors answer from here, never from a Kubernetes call per request.
 
+use std::collections::HashMap;
+
 use events::{ClusterEvent, DomainEvent, Event};
 use futures::future::BoxFuture;
 
 use crate::{
     DbError, Pool,
+    pipeline::{Pipeline, params},
     registry::{Applied, Projection, Tx},
 };
 
@@ -25,15 +28,19 @@ const SCHEMA: &str = "
         last_seq bigint NOT NULL
     );";
 
-const NODE: &str = "
-    INSERT INTO nodes (name, ready, address, last_seq) VALUES ($1, $2, $3, $4)
+// A batch leaves each node and dataset in one state: its rows are written with one upsert
+// and one delete per table, whatever the number of events.
+const NODES: &str = "
+    INSERT INTO nodes (name, ready, address, last_seq)
+    SELECT * FROM UNNEST($1::text[], $2::bool[], $3::text[], $4::int8[])
     ON CONFLICT (name) DO UPDATE SET
         ready = EXCLUDED.ready, address = EXCLUDED.address, last_seq = EXCLUDED.last_seq";
-const NODE_GONE: &str = "DELETE FROM nodes WHERE name = $1";
-const DATASET: &str = "
-    INSERT INTO datasets (name, claim, last_seq) VALUES ($1, $2, $3)
+const NODES_GONE: &str = "DELETE FROM nodes WHERE name = ANY($1::text[])";
+const DATASETS: &str = "
+    INSERT INTO datasets (name, claim, last_seq)
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])
     ON CONFLICT (name) DO UPDATE SET claim = EXCLUDED.claim, last_seq = EXCLUDED.last_seq";
-const DATASET_GONE: &str = "DELETE FROM datasets WHERE name = $1";
+const DATASETS_GONE: &str = "DELETE FROM datasets WHERE name = ANY($1::text[])";
 
 impl Projection for ClusterView {
     fn name(&self) -> &'static str {
@@ -54,6 +61,9 @@ impl Projection for ClusterView {
         events: &'a [Applied],
     ) -> BoxFuture<'a, Result<(), tokio_postgres::Error>> {
         Box::pin(async move {
+            // Each node and dataset as the batch leaves it (`None`: removed).
+            let mut nodes: HashMap<&str, Option<(bool, &str, i64)>> = HashMap::new();
+            let mut datasets: HashMap<&str, Option<(&str, i64)>> = HashMap::new();
             for applied in events {
                 let Event::Cluster(event) = &applied.event else {
                     continue;
@@ -61,25 +71,60 @@ impl Projection for ClusterView {
                 let seq = applied.seq as i64;
                 match event {
                     ClusterEvent::NodeObserved(n) => {
-                        let s = tx.prepare_cached(NODE).await?;
-                        tx.execute(&s, &[&n.name, &n.ready, &n.address, &seq])
-                            .await?;
+                        nodes.insert(&n.name, Some((n.ready, &n.address, seq)));
                     }
                     ClusterEvent::NodeRemoved(n) => {
-                        let s = tx.prepare_cached(NODE_GONE).await?;
-                        tx.execute(&s, &[&n.name]).await?;
+                        nodes.insert(&n.name, None);
                     }
                     ClusterEvent::DatasetObserved(d) => {
-                        let s = tx.prepare_cached(DATASET).await?;
-                        tx.execute(&s, &[&d.name, &d.claim, &seq]).await?;
+                        datasets.insert(&d.name, Some((&d.claim, seq)));
                     }
                     ClusterEvent::DatasetRemoved(d) => {
-                        let s = tx.prepare_cached(DATASET_GONE).await?;
-                        tx.execute(&s, &[&d.name]).await?;
+                        datasets.insert(&d.name, None);
                     }
                 }
             }
-            Ok(())
+            let mut pipeline = Pipeline::new(tx);
+            let (mut name, mut ready, mut address, mut last, mut gone) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (node, state) in nodes {
+                match state {
+                    Some((r, a, seq)) => {
+                        name.push(node);
+                        ready.push(r);
+                        address.push(a);
+                        last.push(seq);
+                    }
+                    None => gone.push(node),
+                }
+            }
+            if !name.is_empty() {
+                pipeline
+                    .push(NODES, params![name, ready, address, last])
+                    .await?;
+            }
+            if !gone.is_empty() {
+                pipeline.push(NODES_GONE, params![gone]).await?;
+            }
+            let (mut name, mut claim, mut last, mut gone) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for (dataset, state) in datasets {
+                match state {
+                    Some((c, seq)) => {
+                        name.push(dataset);
+                        claim.push(c);
+                        last.push(seq);
+                    }
+                    None => gone.push(dataset),
+                }
+            }
+            if !name.is_empty() {
+                pipeline.push(DATASETS, params![name, claim, last]).await?;
+            }
+            if !gone.is_empty() {
+                pipeline.push(DATASETS_GONE, params![gone]).await?;
+            }
+            pipeline.run().await
         })
     }
 }

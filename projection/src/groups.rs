@@ -1,6 +1,8 @@
 //! The `groups` read model: every group, with the attributes Gantry reads from its
 //! extension (`acls.admin`, `acls.virtualClusters`) in columns of their own.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use events::{
     DomainEvent, Event, GroupEvent,
@@ -12,6 +14,7 @@ use tokio_postgres::Row;
 
 use crate::{
     DbError, Pool,
+    pipeline::{Param, Pipeline},
     registry::{Applied, Projection, Tx},
 };
 
@@ -32,14 +35,19 @@ impl From<&Row> for GroupRow {
             name: row.get(0),
             description: row.get(1),
             external_name: row.get(2),
-            extension: match row.get::<_, Value>(3) {
-                Value::Object(map) => map,
-                _ => serde_json::Map::new(),
-            },
+            extension: extension(row.get(3)),
             acl_admin: row.get(4),
             acl_virtual_clusters: row.get(5),
             created_at: row.get(6),
         }
+    }
+}
+
+/// A stored extension as its map (an object always, as written).
+fn extension(value: Value) -> serde_json::Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => serde_json::Map::new(),
     }
 }
 
@@ -96,72 +104,88 @@ impl Projection for GroupDirectory {
         events: &'a [Applied],
     ) -> BoxFuture<'a, Result<(), tokio_postgres::Error>> {
         Box::pin(async move {
+            let mut pipeline = Pipeline::new(tx);
+            // Each group as this batch left it (`None`: deleted), so that an update of a
+            // group the batch already wrote needs no read.
+            let mut written = HashMap::new();
             for applied in events {
-                apply_one(tx, applied).await?;
+                apply_one(&mut pipeline, &mut written, applied).await?;
             }
-            Ok(())
+            pipeline.run().await
         })
     }
 }
 
-/// Groups are few and change rarely: each event is read-modify-write of its row, in log
-/// order, an update through [`events::group::GroupUpdated::apply_to`] as the aggregate does.
-async fn apply_one(tx: &Tx<'_>, applied: &Applied) -> Result<(), tokio_postgres::Error> {
+/// Each event is one statement, sent with the batch's others in log order; an update is
+/// applied through [`events::group::GroupUpdated::apply_to`] as the aggregate does, to the
+/// row as this batch left it or else as read (after what the batch sent so far).
+async fn apply_one(
+    pipeline: &mut Pipeline<'_>,
+    written: &mut HashMap<String, Option<GroupCreated>>,
+    applied: &Applied,
+) -> Result<(), tokio_postgres::Error> {
     let Event::Group(event) = &applied.event else {
         return Ok(());
     };
     let id = &applied.envelope.aggregate_id;
     match event {
-        GroupEvent::GroupCreated(created) => write(tx, applied, created, true).await,
+        GroupEvent::GroupCreated(created) => {
+            written.insert(id.clone(), Some(created.clone()));
+            pipeline.push(UPSERT, upsert(applied, created, true)).await
+        }
         GroupEvent::GroupUpdated(changes) => {
-            let existing = tx.prepare_cached(EXISTING).await?;
-            let Some(row) = tx.query_opt(&existing, &[id]).await? else {
+            let group = match written.get(id) {
+                Some(group) => group.clone(),
+                None => existing(pipeline, id).await?,
+            };
+            let Some(mut group) = group else {
                 return Ok(());
             };
-            let mut group = GroupCreated {
-                name: row.get(0),
-                description: row.get(1),
-                external_name: row.get(2),
-                extension: match row.get::<_, Value>(3) {
-                    Value::Object(map) => map,
-                    _ => serde_json::Map::new(),
-                },
-            };
             changes.apply_to(&mut group);
-            write(tx, applied, &group, false).await
+            let params = upsert(applied, &group, false);
+            written.insert(id.clone(), Some(group));
+            pipeline.push(UPSERT, params).await
         }
         GroupEvent::GroupDeleted(_) => {
-            let delete = tx.prepare_cached(DELETE).await?;
-            tx.execute(&delete, &[id]).await.map(|_| ())
+            written.insert(id.clone(), None);
+            pipeline.push(DELETE, vec![Box::new(id.clone())]).await
         }
     }
 }
 
-async fn write(
-    tx: &Tx<'_>,
-    applied: &Applied,
-    group: &GroupCreated,
-    created: bool,
-) -> Result<(), tokio_postgres::Error> {
-    let upsert = tx.prepare_cached(UPSERT).await?;
-    let extension = Value::Object(group.extension.clone());
-    tx.execute(
-        &upsert,
-        &[
-            &applied.envelope.aggregate_id,
-            &group.name,
-            &group.description,
-            &group.external_name,
-            &extension,
-            &acl_admin(&group.extension),
-            &acl_virtual_clusters(&group.extension),
-            &applied.envelope.meta.occurred_at,
-            &(applied.seq as i64),
-            &created,
-        ],
-    )
-    .await?;
-    Ok(())
+/// The group as its row now is.
+async fn existing(
+    pipeline: &mut Pipeline<'_>,
+    id: &str,
+) -> Result<Option<GroupCreated>, tokio_postgres::Error> {
+    pipeline.flush().await?;
+    let tx = pipeline.tx();
+    let statement = tx.prepare_cached(EXISTING).await?;
+    Ok(tx
+        .query_opt(&statement, &[&id])
+        .await?
+        .map(|row| GroupCreated {
+            name: row.get(0),
+            description: row.get(1),
+            external_name: row.get(2),
+            extension: extension(row.get(3)),
+        }))
+}
+
+/// The parameters of [`UPSERT`].
+fn upsert(applied: &Applied, group: &GroupCreated, created: bool) -> Vec<Param<'static>> {
+    vec![
+        Box::new(applied.envelope.aggregate_id.clone()),
+        Box::new(group.name.clone()),
+        Box::new(group.description.clone()),
+        Box::new(group.external_name.clone()),
+        Box::new(Value::Object(group.extension.clone())),
+        Box::new(acl_admin(&group.extension)),
+        Box::new(acl_virtual_clusters(&group.extension)),
+        Box::new(applied.envelope.meta.occurred_at),
+        Box::new(applied.seq as i64),
+        Box::new(created),
+    ]
 }
 
 const SELECT: &str = "SELECT name, description, external_name, extension, acl_admin,

@@ -6,6 +6,8 @@
 //! aggregate uses, so the list says exactly what the command side decides on. A deleted
 //! job has no row.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use events::{
     DomainEvent, Event, JobEvent,
@@ -17,6 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     DbError, Pool,
+    pipeline::{Param, Pipeline},
     registry::{Applied, Projection, Tx},
 };
 
@@ -117,10 +120,28 @@ impl Projection for JobList {
         events: &'a [Applied],
     ) -> BoxFuture<'a, Result<(), tokio_postgres::Error>> {
         Box::pin(async move {
+            let mut pipeline = Pipeline::new(tx);
+            let mut batch = Batch::default();
             for applied in events {
-                apply_one(tx, applied).await?;
+                apply_one(&mut pipeline, &mut batch, applied).await?;
             }
-            Ok(())
+            // One update per job whose progress moved, after its insert.
+            for (id, seq) in batch.moved {
+                if let Some(Some(progress)) = batch.progress.get(&id) {
+                    let endpoints = serde_json::to_value(&progress.endpoints)
+                        .unwrap_or(serde_json::Value::Null);
+                    let params: Vec<Param> = vec![
+                        Box::new(id),
+                        Box::new(progress.status.as_str()),
+                        Box::new(progress.reason.clone()),
+                        Box::new(progress.last_error.clone()),
+                        Box::new(endpoints),
+                        Box::new(seq),
+                    ];
+                    pipeline.push(UPDATE, params).await?;
+                }
+            }
+            pipeline.run().await
         })
     }
 }
@@ -129,8 +150,25 @@ fn gpu(gpu: u32) -> i32 {
     i32::try_from(gpu).unwrap_or(i32::MAX)
 }
 
-/// Each event is one statement or a read-modify-write of its row, in log order.
-async fn apply_one(tx: &Tx<'_>, applied: &Applied) -> Result<(), tokio_postgres::Error> {
+/// What a batch did to the jobs it touched.
+#[derive(Default)]
+struct Batch {
+    /// Each job's progress as the batch left it (`None`: no row), so that the progress of
+    /// a job the batch already holds needs no read.
+    progress: HashMap<Uuid, Option<Progress>>,
+    /// Jobs whose progress moved, with the sequence of the last event that moved it: one
+    /// update each at the batch's end.
+    moved: HashMap<Uuid, i64>,
+}
+
+/// A launch is an insert and a deletion a delete, sent with the batch's others in log
+/// order; progress is folded onto the job as this batch left it, or else as its row is
+/// (read after what the batch sent so far), and written once at the batch's end.
+async fn apply_one(
+    pipeline: &mut Pipeline<'_>,
+    batch: &mut Batch,
+    applied: &Applied,
+) -> Result<(), tokio_postgres::Error> {
     let Event::Job(event) = &applied.event else {
         return Ok(());
     };
@@ -141,60 +179,59 @@ async fn apply_one(tx: &Tx<'_>, applied: &Applied) -> Result<(), tokio_postgres:
     let seq = applied.seq as i64;
     match event {
         JobEvent::JobLaunched(l) => {
-            let insert = tx.prepare_cached(INSERT).await?;
-            tx.execute(
-                &insert,
-                &[
-                    &id,
-                    &l.course_id,
-                    &l.owner,
-                    &l.name,
-                    &l.introduction,
-                    &l.level,
-                    &l.image,
-                    &gpu(l.gpu),
-                    &l.datasets,
-                    &JobStatus::Created.as_str(),
-                    &applied.envelope.meta.occurred_at,
-                    &seq,
-                ],
-            )
-            .await?;
+            batch.progress.insert(id, Some(Progress::default()));
+            let params: Vec<Param> = vec![
+                Box::new(id),
+                Box::new(l.course_id.clone()),
+                Box::new(l.owner.clone()),
+                Box::new(l.name.clone()),
+                Box::new(l.introduction.clone()),
+                Box::new(l.level.clone()),
+                Box::new(l.image.clone()),
+                Box::new(gpu(l.gpu)),
+                Box::new(l.datasets.clone()),
+                Box::new(JobStatus::Created.as_str()),
+                Box::new(applied.envelope.meta.occurred_at),
+                Box::new(seq),
+            ];
+            pipeline.push(INSERT, params).await
         }
         JobEvent::JobDeleted(_) => {
-            let delete = tx.prepare_cached(DELETE).await?;
-            tx.execute(&delete, &[&id]).await?;
+            batch.progress.insert(id, None);
+            batch.moved.remove(&id);
+            pipeline.push(DELETE, vec![Box::new(id)]).await
         }
         other => {
-            let select = tx.prepare_cached(PROGRESS).await?;
-            let Some(row) = tx.query_opt(&select, &[&id]).await? else {
+            let progress = match batch.progress.get(&id) {
+                Some(progress) => progress.clone(),
+                None => existing(pipeline, id).await?,
+            };
+            let Some(mut progress) = progress else {
+                batch.progress.insert(id, None);
                 return Ok(());
             };
-            let mut progress = Progress {
-                status: JobStatus::parse(row.get(0)),
-                reason: row.get(1),
-                last_error: row.get(2),
-                endpoints: serde_json::from_value(row.get(3)).unwrap_or_default(),
-            };
             progress.apply(other);
-            let endpoints =
-                serde_json::to_value(&progress.endpoints).unwrap_or(serde_json::Value::Null);
-            let update = tx.prepare_cached(UPDATE).await?;
-            tx.execute(
-                &update,
-                &[
-                    &id,
-                    &progress.status.as_str(),
-                    &progress.reason,
-                    &progress.last_error,
-                    &endpoints,
-                    &seq,
-                ],
-            )
-            .await?;
+            batch.progress.insert(id, Some(progress));
+            batch.moved.insert(id, seq);
+            Ok(())
         }
     }
-    Ok(())
+}
+
+/// The job's progress as its row now is.
+async fn existing(
+    pipeline: &mut Pipeline<'_>,
+    id: Uuid,
+) -> Result<Option<Progress>, tokio_postgres::Error> {
+    pipeline.flush().await?;
+    let tx = pipeline.tx();
+    let statement = tx.prepare_cached(PROGRESS).await?;
+    Ok(tx.query_opt(&statement, &[&id]).await?.map(|row| Progress {
+        status: JobStatus::parse(row.get(0)),
+        reason: row.get(1),
+        last_error: row.get(2),
+        endpoints: serde_json::from_value(row.get(3)).unwrap_or_default(),
+    }))
 }
 
 const SELECT: &str = "SELECT id, course_id, owner, name, introduction, level, image, gpu, datasets,

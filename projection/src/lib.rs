@@ -31,6 +31,7 @@ pub mod jobs;
 pub mod oauth_codes;
 pub mod parked;
 pub mod personal;
+mod pipeline;
 pub mod projector;
 pub mod rebuild;
 pub mod registry;

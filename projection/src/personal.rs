@@ -38,7 +38,7 @@ use events::{
 use tracing::error;
 use uuid::Uuid;
 
-use crate::{DbError, Pool, registry::Tx, secret::Secret};
+use crate::{DbError, Pool, secret::Secret};
 
 /// Bytes of a nonce at the start of a sealed body.
 const NONCE_LEN: usize = 12;
@@ -239,18 +239,8 @@ pub async fn destroy(pool: &Pool, user_id: &str, up_to: DateTime<Utc>) -> Result
     Ok(client.execute(&statement, &[&user_id, &up_to]).await?)
 }
 
-/// [`destroy`] inside the user directory's transaction, as it applies `UserForgotten`.
-pub(crate) async fn destroy_in(
-    tx: &Tx<'_>,
-    user_id: &str,
-    up_to: DateTime<Utc>,
-) -> Result<(), tokio_postgres::Error> {
-    let statement = tx.prepare_cached(DESTROY).await?;
-    tx.execute(&statement, &[&user_id, &up_to]).await?;
-    Ok(())
-}
-
-const DESTROY: &str = "UPDATE personal_keys SET key = NULL, destroyed_at = now()
+/// Destroys the keys of user `$1` made up to `$2`.
+pub(crate) const DESTROY: &str = "UPDATE personal_keys SET key = NULL, destroyed_at = now()
      WHERE user_id = $1 AND destroyed_at IS NULL AND created_at <= $2";
 
 fn keys_error(e: DbError) -> KeysError {

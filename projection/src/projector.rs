@@ -531,7 +531,8 @@ pub(crate) async fn read_ahead(
         .messages()
         .await
         .map_err(|e| ProjectionError::Stream(e.to_string()))?;
-    let (sender, receiver) = mpsc::channel(4 * BATCH);
+    // Two batches ahead at most: enough to keep the writer busy, and what bounds memory.
+    let (sender, receiver) = mpsc::channel(2 * BATCH);
     let reader = tokio::spawn(async move {
         while let Some(first) = messages.next().await {
             // What the log has ready joins it, so that the sealed values of all of it are
@@ -701,6 +702,13 @@ pub(crate) fn read_message(
     subject: &str,
     payload: &[u8],
 ) -> Read {
+    // Another aggregate's event (a projection of several aggregates reads the whole log) is
+    // not even decoded: the projection that reads it parks it if it is unreadable.
+    if let Some(aggregate) = subject.split('.').nth(2)
+        && !reads(projection, aggregate)
+    {
+        return Read::Skip(seq);
+    }
     let envelope = match Envelope::from_bytes(payload) {
         Ok(envelope) => envelope,
         Err(e) => {

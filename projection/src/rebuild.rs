@@ -5,8 +5,10 @@
 //! checkpoint's row lock, catches up with the live projection and swaps the tables in one
 //! transaction: each live table is dropped and the fresh one moved into the instance's
 //! schema. A query waits at most for that transaction and then reads the new table; none
-//! ever sees a half-built one. The live checkpoint stays where it was, and the live
-//! projector goes on from it onto the new tables.
+//! ever sees a half-built one. The live projector goes on from the live checkpoint onto
+//! the new tables; when the fresh tables went past it (a projector that lags or does not
+//! run), the swap moves the checkpoint to where they are, and the live projector, finding
+//! its checkpoint moved, resumes from there, so no event is applied twice.
 //!
 //! Decisions:
 //! - One rebuild per read model at a time, across every process of the instance: the
@@ -16,8 +18,7 @@
 //! - How the last rebuild went is a row of `projection_rebuild` (not a read model); it is
 //!   "rebuilding" only while the lock is held, so a killed rebuild reads as idle, with
 //!   outcome `interrupted`.
-//! - "all" rebuilds the registered read models one after the other, holding every lock
-//!   from the start.
+//! - "all" rebuilds the registered read models at once, holding every lock from the start.
 //! - A table a newer `schema()` no longer creates stays in the live schema untouched.
 
 use std::{
@@ -81,10 +82,44 @@ pub fn pick(
 /// How far a running rebuild got, for a progress bar.
 #[derive(Debug, Default)]
 pub struct Progress {
-    /// The read model being rebuilt now.
-    pub current: std::sync::Mutex<&'static str>,
-    pub applied: AtomicU64,
+    /// Each claimed read model and the sequence its fresh tables reached.
+    pub reached: Vec<(&'static str, AtomicU64)>,
+    /// The log's last sequence when the rebuild started.
     pub target: AtomicU64,
+}
+
+impl Progress {
+    fn of(projections: &[Arc<dyn Projection>]) -> Self {
+        Self {
+            reached: projections
+                .iter()
+                .map(|p| (p.name(), AtomicU64::new(0)))
+                .collect(),
+            target: AtomicU64::new(0),
+        }
+    }
+
+    fn counter(&self, name: &str) -> Option<&AtomicU64> {
+        self.reached
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, reached)| reached)
+    }
+
+    /// The read models still short of the target, and the sequence the slowest reached.
+    pub fn behind(&self) -> (Vec<&'static str>, u64) {
+        let target = self.target.load(Ordering::Relaxed);
+        let mut slowest = target;
+        let mut names = Vec::new();
+        for (name, reached) in &self.reached {
+            let reached = reached.load(Ordering::Relaxed);
+            if reached < target {
+                names.push(*name);
+                slowest = slowest.min(reached);
+            }
+        }
+        (names, slowest)
+    }
 }
 
 /// Rebuilds that hold their locks and may run.
@@ -121,23 +156,34 @@ pub async fn claim(
     }
     Ok(Claimed {
         source: source.clone(),
+        progress: Arc::new(Progress::of(&projections)),
         projections,
         lock,
         driver,
-        progress: Arc::new(Progress::default()),
     })
 }
 
 impl Claimed {
-    /// Rebuilds every claimed read model in turn, then releases the locks. Returns the
-    /// events applied in all.
+    /// Rebuilds every claimed read model, all at once (each reads only its own aggregates'
+    /// events and writes on connections of its own, so one waiting on the database leaves
+    /// the cores to the others), then releases the locks. Returns the log's sequence the
+    /// rebuild went to. One that fails leaves its live tables as they were; the others are
+    /// swapped in all the same.
     pub async fn run(self) -> Result<u64, RebuildError> {
         let result = async {
-            let mut total = 0;
-            for projection in &self.projections {
-                total += self.rebuild_one(projection.clone()).await?;
+            let target = self.source.last_sequence().await?;
+            self.progress.target.store(target, Ordering::Relaxed);
+            let outcomes = futures::future::join_all(
+                self.projections
+                    .iter()
+                    .map(|projection| self.rebuild_one(projection.clone(), target)),
+            )
+            .await;
+            let mut reached = target;
+            for outcome in outcomes {
+                reached = reached.max(outcome?);
             }
-            Ok(total)
+            Ok(reached)
         }
         .await;
         drop(self.lock);
@@ -145,22 +191,20 @@ impl Claimed {
         result
     }
 
-    async fn rebuild_one(&self, projection: Arc<dyn Projection>) -> Result<u64, RebuildError> {
+    /// Rebuilds one read model up to at least `target`; answers the sequence its fresh
+    /// tables reached when they were swapped in.
+    async fn rebuild_one(
+        &self,
+        projection: Arc<dyn Projection>,
+        target: u64,
+    ) -> Result<u64, RebuildError> {
         let name = projection.name();
-        let target = self.source.last_sequence().await?;
-        *self
-            .progress
-            .current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = name;
-        self.progress.applied.store(0, Ordering::Relaxed);
-        self.progress.target.store(target, Ordering::Relaxed);
         record_start(&self.lock, name, target).await?;
         info!(projection = name, target, "rebuilding");
         let reporter = self.report_progress(name);
         let outcome = self.replay(projection, target).await;
         reporter.abort();
-        let applied = self.progress.applied.load(Ordering::Relaxed);
+        let applied = self.reached(name);
         let (status, error) = match &outcome {
             Ok(_) => ("done", None),
             Err(e) => ("failed", Some(e.to_string())),
@@ -178,7 +222,13 @@ impl Claimed {
                 error!(projection = name, error = %e, "rebuild failed; the live tables are untouched")
             }
         }
-        outcome.map(|_| applied)
+        outcome
+    }
+
+    fn reached(&self, name: &str) -> u64 {
+        self.progress
+            .counter(name)
+            .map_or(0, |reached| reached.load(Ordering::Relaxed))
     }
 
     async fn replay(
@@ -186,9 +236,14 @@ impl Claimed {
         projection: Arc<dyn Projection>,
         target: u64,
     ) -> Result<u64, RebuildError> {
+        let name = projection.name();
         let mut scratch = Scratch::create(&self.source, projection, "rebuild", true).await?;
         let progress = self.progress.clone();
-        let report = move |seq: u64| progress.applied.store(seq, Ordering::Relaxed);
+        let report = move |seq: u64| {
+            if let Some(reached) = progress.counter(name) {
+                reached.store(seq, Ordering::Relaxed);
+            }
+        };
         scratch.replay_until(target, &report).await?;
         let (checkpoint, _) = scratch.settle(&report, Settle::Swap).await?;
         scratch.drop().await?;
@@ -203,7 +258,10 @@ impl Claimed {
             let mut tick = tokio::time::interval(Duration::from_millis(500));
             loop {
                 tick.tick().await;
-                let applied = progress.applied.load(Ordering::Relaxed) as i64;
+                let applied = progress
+                    .counter(name)
+                    .map_or(0, |reached| reached.load(Ordering::Relaxed))
+                    as i64;
                 if let Ok(client) = pool.get().await {
                     let _ = client
                         .execute(

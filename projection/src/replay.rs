@@ -245,9 +245,21 @@ impl Scratch {
             }
         };
         self.replay(live, Some(&tx), progress).await?;
+        let mut live = live;
         let differences = match then {
             Settle::Swap => {
                 crate::rebuild::swap(&tx, self).await?;
+                if self.applied > live {
+                    // The fresh tables went past a live projector that lags (or does not
+                    // run): the checkpoint says where they are, and the live projector,
+                    // finding its checkpoint moved, goes on from there.
+                    tx.execute(
+                        "UPDATE projection_checkpoint SET last_seq = $2 WHERE name = $1",
+                        &[&self.projection.name(), &(self.applied as i64)],
+                    )
+                    .await?;
+                    live = self.applied;
+                }
                 tx.commit().await?;
                 Vec::new()
             }

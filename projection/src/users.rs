@@ -7,6 +7,8 @@
 //! them and destroys the user's keys in the same transaction ([`crate::personal`]), so the
 //! destruction is certain once the event is in the log, and every rebuild blanks them again.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use events::{
     DomainEvent, Event, UserEvent,
@@ -14,11 +16,11 @@ use events::{
 };
 use futures::future::BoxFuture;
 use serde_json::Value;
-use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 use crate::{
     Database, DbError, Pool, credentials, personal,
+    pipeline::{Param, Pipeline, params},
     registry::{Applied, Projection, Tx},
 };
 
@@ -136,19 +138,30 @@ const TOKENS_REVOKED: &str = update_user!("tokens_revoked_at = $2");
 const FORGOTTEN: &str = update_user!("email = '', phone = '', real_name = '', ldap_uid = ''");
 const DELETE: &str = "DELETE FROM users WHERE user_id = $1";
 
-/// The access row of a user as their directory row now is; a user without one is marked
-/// deleted, so every process drops them from memory ([`crate::access`]).
+/// The access rows of the users a batch touched (`$1`, each with the sequence of their
+/// last event in it, `$2`), as their directory rows are at the batch's end; a user without
+/// one is marked deleted, so every process drops them from memory ([`crate::access`]).
+/// One statement per batch, sent after the batch's others; `= ANY($1)` makes both tables
+/// read by key (a join with the `UNNEST` alone would be planned as a scan of the table).
 const SYNC_ACCESS: &str = "
-    INSERT INTO user_access (user_id, username, number, admin, status, tokens_revoked_at,
-                             deleted, last_seq)
-    SELECT user_id, username, number, admin, status, tokens_revoked_at, false, $2
-    FROM users WHERE user_id = $1
-    ON CONFLICT (user_id) DO UPDATE SET
-        username = EXCLUDED.username, number = EXCLUDED.number, admin = EXCLUDED.admin,
-        status = EXCLUDED.status, tokens_revoked_at = EXCLUDED.tokens_revoked_at,
-        deleted = false, last_seq = EXCLUDED.last_seq";
-const ACCESS_DELETED: &str =
-    "UPDATE user_access SET deleted = true, last_seq = $2 WHERE user_id = $1";
+    WITH touched AS (
+        SELECT * FROM UNNEST($1::text[], $2::int8[]) AS t(user_id, last_seq)
+    ), synced AS (
+        INSERT INTO user_access (user_id, username, number, admin, status, tokens_revoked_at,
+                                 deleted, last_seq)
+        SELECT u.user_id, u.username, u.number, u.admin, u.status, u.tokens_revoked_at, false,
+               t.last_seq
+        FROM users u JOIN touched t ON t.user_id = u.user_id
+        WHERE u.user_id = ANY($1::text[])
+        ON CONFLICT (user_id) DO UPDATE SET
+            username = EXCLUDED.username, number = EXCLUDED.number, admin = EXCLUDED.admin,
+            status = EXCLUDED.status, tokens_revoked_at = EXCLUDED.tokens_revoked_at,
+            deleted = false, last_seq = EXCLUDED.last_seq
+        RETURNING user_id)
+    UPDATE user_access a SET deleted = true, last_seq = t.last_seq
+    FROM touched t
+    WHERE a.user_id = ANY($1::text[]) AND a.user_id = t.user_id
+      AND t.user_id NOT IN (SELECT user_id FROM synced)";
 
 impl Projection for UserDirectory {
     fn name(&self) -> &'static str {
@@ -169,10 +182,20 @@ impl Projection for UserDirectory {
         events: &'a [Applied],
     ) -> BoxFuture<'a, Result<(), tokio_postgres::Error>> {
         Box::pin(async move {
+            let mut pipeline = Pipeline::new(tx);
+            // Each touched user and the sequence of their last event in the batch.
+            let mut touched: HashMap<&str, i64> = HashMap::new();
             for applied in events {
-                apply_one(tx, applied).await?;
+                if matches!(applied.event, Event::User(_)) {
+                    touched.insert(&applied.envelope.aggregate_id, applied.seq as i64);
+                    apply_one(&mut pipeline, applied).await?;
+                }
             }
-            Ok(())
+            if !touched.is_empty() {
+                let (ids, seqs): (Vec<&str>, Vec<i64>) = touched.into_iter().unzip();
+                pipeline.push(SYNC_ACCESS, params![ids, seqs]).await?;
+            }
+            pipeline.run().await
         })
     }
 }
@@ -228,133 +251,123 @@ impl<'a> From<&'a UserRegistered> for NewRow<'a> {
     }
 }
 
-/// Users are few and their events rare: each event is one statement, in log order.
-async fn apply_one(tx: &Tx<'_>, applied: &Applied) -> Result<(), tokio_postgres::Error> {
+/// Each event is a statement (two for a forget), decided by the event alone: the batch's
+/// statements are sent together, in log order.
+async fn apply_one(
+    pipeline: &mut Pipeline<'_>,
+    applied: &Applied,
+) -> Result<(), tokio_postgres::Error> {
     let Event::User(event) = &applied.event else {
         return Ok(());
     };
-    let change = Change {
-        tx,
-        id: &applied.envelope.aggregate_id,
-        at: applied.envelope.meta.occurred_at,
-        seq: applied.seq as i64,
+    let id = applied.envelope.aggregate_id.clone();
+    let at = applied.envelope.meta.occurred_at;
+    let seq = applied.seq as i64;
+    // `update_user!` statements: the row's id, the time and the sequence, then the event's own.
+    let update = |values: Vec<Param<'static>>| -> Vec<Param<'static>> {
+        let mut params: Vec<Param> = vec![Box::new(id.clone()), Box::new(at), Box::new(seq)];
+        params.extend(values);
+        params
     };
     match event {
         UserEvent::UserCreated(created) => {
-            insert(tx, applied, created.into()).await?;
-            adopt_legacy_hash(tx, applied).await?;
+            pipeline
+                .push(UPSERT, insert(applied, created.into()))
+                .await?;
+            adopt_legacy_hash(pipeline, applied).await?;
         }
-        UserEvent::UserRegistered(registered) => insert(tx, applied, registered.into()).await?,
+        UserEvent::UserRegistered(registered) => {
+            pipeline
+                .push(UPSERT, insert(applied, registered.into()))
+                .await?
+        }
         UserEvent::UserAudited(a) => {
-            change
-                .update(AUDITED, &[&a.status.as_str(), &a.release])
+            let values: Vec<Param> = vec![Box::new(a.status.as_str()), Box::new(a.release)];
+            pipeline.push(AUDITED, update(values)).await?
+        }
+        UserEvent::PasswordChanged(p) => {
+            pipeline
+                .push(PASSWORD, update(vec![Box::new(p.credential)]))
                 .await?
         }
-        UserEvent::PasswordChanged(p) => change.update(PASSWORD, &[&p.credential]).await?,
-        UserEvent::PasswordReset(p) => change.update(PASSWORD, &[&p.credential]).await?,
-        UserEvent::UserEmailChanged(e) => change.update(EMAIL, &[&e.email]).await?,
-        UserEvent::UserDetailsChanged(d) => {
-            change
-                .update(DETAILS, &[&d.phone, &d.real_name, &d.ldap_uid])
+        UserEvent::PasswordReset(p) => {
+            pipeline
+                .push(PASSWORD, update(vec![Box::new(p.credential)]))
                 .await?
+        }
+        UserEvent::UserEmailChanged(e) => {
+            pipeline
+                .push(EMAIL, update(vec![Box::new(e.email.clone())]))
+                .await?
+        }
+        UserEvent::UserDetailsChanged(d) => {
+            let values: Vec<Param> = vec![
+                Box::new(d.phone.clone()),
+                Box::new(d.real_name.clone()),
+                Box::new(d.ldap_uid.clone()),
+            ];
+            pipeline.push(DETAILS, update(values)).await?
         }
         UserEvent::UserAdminChanged(a) => {
-            change
-                .update(ADMIN_CHANGED, &[&a.admin, &a.release])
-                .await?
+            let values: Vec<Param> = vec![Box::new(a.admin), Box::new(a.release)];
+            pipeline.push(ADMIN_CHANGED, update(values)).await?
         }
         UserEvent::UserVirtualClustersSet(v) => {
-            change
-                .update(VIRTUAL_CLUSTERS, &[&v.virtual_clusters])
+            let values: Vec<Param> = vec![Box::new(v.virtual_clusters.clone())];
+            pipeline.push(VIRTUAL_CLUSTERS, update(values)).await?
+        }
+        UserEvent::UserGroupsSet(g) => {
+            pipeline
+                .push(GROUPS, update(vec![Box::new(g.groups.clone())]))
                 .await?
         }
-        UserEvent::UserGroupsSet(g) => change.update(GROUPS, &[&g.groups]).await?,
         UserEvent::UserExtensionUpdated(e) => {
             let extension = Value::Object(e.extension.clone());
-            change.update(EXTENSION, &[&extension]).await?
+            pipeline
+                .push(EXTENSION, update(vec![Box::new(extension)]))
+                .await?
         }
-        UserEvent::TokensRevoked(_) => change.update(TOKENS_REVOKED, &[]).await?,
+        UserEvent::TokensRevoked(_) => pipeline.push(TOKENS_REVOKED, update(vec![])).await?,
         UserEvent::UserForgotten(_) => {
-            change.update(FORGOTTEN, &[]).await?;
+            pipeline.push(FORGOTTEN, update(vec![])).await?;
             // The keys made up to the forget; data written after it has a fresh one.
-            personal::destroy_in(tx, change.id, change.at).await?;
+            pipeline
+                .push(personal::DESTROY, vec![Box::new(id.clone()), Box::new(at)])
+                .await?;
         }
-        UserEvent::UserDeleted(_) => {
-            let statement = tx.prepare_cached(DELETE).await?;
-            tx.execute(&statement, &[&change.id]).await?;
-        }
-    }
-    sync_access(tx, change.id, change.seq).await
-}
-
-/// Copies what authorization needs of the user into `user_access`, after each event.
-async fn sync_access(tx: &Tx<'_>, id: &str, seq: i64) -> Result<(), tokio_postgres::Error> {
-    let statement = tx.prepare_cached(SYNC_ACCESS).await?;
-    if tx.execute(&statement, &[&id, &seq]).await? == 0 {
-        let statement = tx.prepare_cached(ACCESS_DELETED).await?;
-        tx.execute(&statement, &[&id, &seq]).await?;
+        UserEvent::UserDeleted(_) => pipeline.push(DELETE, vec![Box::new(id)]).await?,
     }
     Ok(())
 }
 
-/// One event's change of an existing row.
-struct Change<'a> {
-    tx: &'a Tx<'a>,
-    id: &'a str,
-    at: DateTime<Utc>,
-    seq: i64,
-}
-
-impl Change<'_> {
-    /// Runs an `update_user!` statement with this event's `values` as `$4` on.
-    async fn update(
-        &self,
-        sql: &'static str,
-        values: &[&(dyn ToSql + Sync)],
-    ) -> Result<(), tokio_postgres::Error> {
-        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&self.id, &self.at, &self.seq];
-        params.extend_from_slice(values);
-        let statement = self.tx.prepare_cached(sql).await?;
-        self.tx.execute(&statement, &params).await?;
-        Ok(())
-    }
-}
-
-async fn insert(
-    tx: &Tx<'_>,
-    applied: &Applied,
-    row: NewRow<'_>,
-) -> Result<(), tokio_postgres::Error> {
-    let statement = tx.prepare_cached(UPSERT).await?;
-    let seq = applied.seq as i64;
-    tx.execute(
-        &statement,
-        &[
-            &applied.envelope.aggregate_id,
-            &row.username,
-            &row.admin,
-            &row.status.as_str(),
-            &row.email,
-            &row.phone,
-            &row.real_name,
-            &row.ldap_uid,
-            &row.virtual_clusters,
-            &row.groups,
-            &row.extension,
-            &row.credential,
-            &applied.envelope.meta.occurred_at,
-            &seq,
-        ],
-    )
-    .await?;
-    Ok(())
+/// The parameters of [`UPSERT`] for a new row.
+fn insert(applied: &Applied, row: NewRow<'_>) -> Vec<Param<'static>> {
+    vec![
+        Box::new(applied.envelope.aggregate_id.clone()),
+        Box::new(row.username.to_string()),
+        Box::new(row.admin),
+        Box::new(row.status.as_str()),
+        Box::new(row.email.to_string()),
+        Box::new(row.phone.to_string()),
+        Box::new(row.real_name.to_string()),
+        Box::new(row.ldap_uid.to_string()),
+        Box::new(row.virtual_clusters.to_vec()),
+        Box::new(row.groups.to_vec()),
+        Box::new(row.extension),
+        Box::new(row.credential),
+        Box::new(applied.envelope.meta.occurred_at),
+        Box::new(applied.seq as i64),
+    ]
 }
 
 /// A version 1 `UserCreated` still holds the hash in the log: it moves into the credential
 /// store under the id its upcast names, in this same transaction, the first time the
 /// directory meets it. It is read from the envelope's raw data, since the upcast event no
 /// longer has it.
-async fn adopt_legacy_hash(tx: &Tx<'_>, applied: &Applied) -> Result<(), tokio_postgres::Error> {
+async fn adopt_legacy_hash(
+    pipeline: &mut Pipeline<'_>,
+    applied: &Applied,
+) -> Result<(), tokio_postgres::Error> {
     let envelope = &applied.envelope;
     if envelope.version != 1 {
         return Ok(());
@@ -366,7 +379,9 @@ async fn adopt_legacy_hash(tx: &Tx<'_>, applied: &Applied) -> Result<(), tokio_p
         return Ok(());
     };
     let credential = legacy_credential(username, hash);
-    credentials::adopt_legacy(tx, credential, &envelope.aggregate_id, hash).await
+    // Rare: what the batch holds so far is sent first, then the hash on its own.
+    pipeline.flush().await?;
+    credentials::adopt_legacy(pipeline.tx(), credential, &envelope.aggregate_id, hash).await
 }
 
 /// The columns of a whole user row, in the order [`user_row`] reads them.

@@ -3,11 +3,6 @@
 
 use std::time::Duration;
 
-use command::{
-    JetStreamStore, Repository,
-    user::{Audit, User, UserCommand},
-    values::Comment,
-};
 use events::user::{UserStatus, user_id};
 use gantry::Roles;
 use serde_json::{Value, json};
@@ -74,52 +69,45 @@ fn field(name: &str, messages: &[&str]) -> Value {
     json!({ name: messages })
 }
 
-async fn users(app: &TestApp) -> Repository<User, JetStreamStore> {
-    let store = JetStreamStore::open(
-        async_nats::connect(&app.settings.nats_url)
-            .await
-            .expect("nats"),
-        &app.settings.instance,
-        Duration::from_secs(600),
-    )
-    .await
-    .expect("event store");
-    Repository::new(store)
-}
-
 /// An admin's approval, as any door's admin endpoint records it (`UserAudited`).
 async fn approve(app: &TestApp, username: &str) {
     audit(app, username, UserStatus::Approved).await
 }
 
-/// An admin's audit of `username` to `status`, once the user directory holds it.
+/// An admin's audit of `username` to `status` through the edge door's admin endpoint,
+/// which answers once every door of this process judges the user by it.
 async fn audit(app: &TestApp, username: &str, status: UserStatus) {
-    let audit = UserCommand::Audit(Audit {
-        status,
-        comment: Comment::parse("welcome").unwrap(),
-        release: None,
-    });
-    let ctx = command::Context {
-        actor: "admin".into(),
-        request_id: uuid::Uuid::new_v4().to_string(),
-        ..Default::default()
-    };
-    let outcome = users(app)
-        .await
-        .execute(&user_id(username), &audit, &ctx)
-        .await
-        .expect("audited");
-    // The user directory holds the approval before the next login.
     let db = app.database().await;
-    let applied = eventually(Duration::from_secs(10), || async {
-        projection::users::user_by_name(&db, username)
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|u| u.status == status)
-    })
-    .await;
-    assert!(applied, "audit of {username} at {}", outcome.seq);
+    let number = projection::users::user_by_name(&db, username)
+        .await
+        .expect("user directory")
+        .unwrap_or_else(|| panic!("{username} is in the user directory"))
+        .number;
+    let (status_code, login) = app
+        .send(
+            app.http
+                .post(app.url("/v1/authorization"))
+                .json(&json!({ "user": ADMIN, "password": ADMIN_PASSWORD })),
+        )
+        .await;
+    assert_eq!(status_code, 200, "admin login: {login}");
+    let token = login["token"].as_str().expect("token");
+    let code = match status {
+        UserStatus::Approved => 0,
+        UserStatus::Disabled => 1,
+        _ => 3,
+    };
+    assert_eq!(
+        app.send(
+            app.http
+                .put(app.url(&format!("/v1/admin/user/{number}")))
+                .bearer_auth(token)
+                .json(&json!({ "status": code })),
+        )
+        .await,
+        (200, json!({"code": 200, "message": "success"})),
+        "audit of {username}"
+    );
 }
 
 /// The outbox's mails to `recipient`.
