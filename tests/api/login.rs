@@ -118,8 +118,14 @@ async fn an_unknown_user_is_throttled_the_same_way() {
             started.elapsed()
         }
     };
-    let known = time("admin").await;
-    let unknown = time("nobody").await;
+    // The faster of two tries each, taken in turn, so that a moment when the shared machine
+    // is busy does not decide it (two: a third failure would lock `admin`, and a locked
+    // login is refused without a hash).
+    let (mut known, mut unknown) = (Duration::MAX, Duration::MAX);
+    for nobody in ["nobody", "nobody-else"] {
+        known = known.min(time("admin").await);
+        unknown = unknown.min(time(nobody).await);
+    }
     assert!(
         unknown > known / 3,
         "an unknown user costs a hash too: {unknown:?} against {known:?}"
