@@ -335,7 +335,14 @@ async fn apply_one(
                 .push(personal::DESTROY, vec![Box::new(id.clone()), Box::new(at)])
                 .await?;
         }
-        UserEvent::UserDeleted(_) => pipeline.push(DELETE, vec![Box::new(id)]).await?,
+        UserEvent::UserDeleted(_) => {
+            // The access row as the user was, first: a user created and deleted in one
+            // batch still leaves the row marked deleted, as event by event it would.
+            pipeline
+                .push(SYNC_ACCESS, params![vec![id.clone()], vec![seq]])
+                .await?;
+            pipeline.push(DELETE, vec![Box::new(id)]).await?
+        }
     }
     Ok(())
 }
