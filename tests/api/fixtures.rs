@@ -124,6 +124,23 @@ async fn database(settings: &gantry::Settings) -> projection::Database {
         .expect("database")
 }
 
+/// Rebuilds every read model of the instance, as `gantry replay --projection all` does.
+async fn rebuild_all(settings: &gantry::Settings, db: &projection::Database) {
+    let js =
+        async_nats::jetstream::new(async_nats::connect(&settings.nats_url).await.expect("nats"));
+    let stream = js
+        .get_stream(format!("{}_EVENTS", settings.instance.to_uppercase()))
+        .await
+        .expect("stream");
+    let source = projection::replay::Source::new(db.clone(), stream, &settings.instance);
+    projection::rebuild::claim(&source, projection::registry::registered())
+        .await
+        .expect("rebuild claimed")
+        .run()
+        .await
+        .expect("rebuilt");
+}
+
 /// Projects `log` on a fresh instance; answers its read models and parked events.
 async fn project(log: &str) -> (Vec<(String, Value)>, Vec<(String, i64)>) {
     let settings = projecting();
@@ -180,19 +197,7 @@ async fn a_batch_leaves_the_read_models_as_its_events_one_by_one_do() {
     }
     let (one_by_one, _) = read_models(&client).await;
     running.shutdown().await;
-    let js =
-        async_nats::jetstream::new(async_nats::connect(&settings.nats_url).await.expect("nats"));
-    let stream = js
-        .get_stream(format!("{}_EVENTS", settings.instance.to_uppercase()))
-        .await
-        .expect("stream");
-    let source = projection::replay::Source::new(db.clone(), stream, &settings.instance);
-    projection::rebuild::claim(&source, projection::registry::registered())
-        .await
-        .expect("rebuild claimed")
-        .run()
-        .await
-        .expect("rebuilt");
+    rebuild_all(&settings, &db).await;
     let (batched, parked) = read_models(&client).await;
     drop(client);
     remove_instance(&settings);
@@ -222,17 +227,7 @@ async fn a_rebuild_ahead_of_the_projector_moves_its_checkpoints() {
     running.shutdown().await;
 
     let last = publish(&settings, rest).await;
-    let js =
-        async_nats::jetstream::new(async_nats::connect(&settings.nats_url).await.expect("nats"));
-    let stream = js
-        .get_stream(format!("{}_EVENTS", settings.instance.to_uppercase()))
-        .await
-        .expect("stream");
-    let source = projection::replay::Source::new(db.clone(), stream, &settings.instance);
-    let claimed = projection::rebuild::claim(&source, projection::registry::registered())
-        .await
-        .expect("rebuild claimed");
-    claimed.run().await.expect("rebuilt");
+    rebuild_all(&settings, &db).await;
     caught_up(&client, last).await;
 
     let running = gantry::start(&settings, Roles::PROJECT)
