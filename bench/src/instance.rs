@@ -99,3 +99,11 @@ pub fn gantry_binary(given: Option<&std::path::PathBuf>) -> anyhow::Result<std::
     }
     Ok(gantry)
 }
+
+/// Removes a benchmark's instance when it is done, unless it is to be kept; a failed removal
+/// is said, not fatal (the figures are already out).
+pub async fn remove_unless_kept(target: &Target, instance: &str, keep: bool) {
+    if !keep && let Err(e) = remove(target, instance).await {
+        eprintln!("cleanup of {instance} failed: {e:#}");
+    }
+}

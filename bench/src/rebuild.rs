@@ -103,11 +103,7 @@ pub async fn run(args: Args, summary: &Summary) -> anyhow::Result<()> {
     }
     let gantry = instance::gantry_binary(args.gantry.as_ref())?;
     let result = measure(&args, &gantry, summary).await;
-    if !args.keep
-        && let Err(e) = instance::remove(&args.target, &args.instance).await
-    {
-        eprintln!("cleanup of {} failed: {e:#}", args.instance);
-    }
+    instance::remove_unless_kept(&args.target, &args.instance, args.keep).await;
     result
 }
 

@@ -124,6 +124,14 @@ async fn database(settings: &gantry::Settings) -> projection::Database {
         .expect("database")
 }
 
+/// Every read-model table of `left` holds the rows of `right`'s.
+fn assert_same(left: &[(String, Value)], right: &[(String, Value)], what: &str) {
+    assert_eq!(left.len(), right.len(), "{what}: the same tables");
+    for ((table, rows), (_, twin)) in left.iter().zip(right) {
+        assert_eq!(rows, twin, "table {table} differs, {what}");
+    }
+}
+
 /// Rebuilds every read model of the instance, as `gantry replay --projection all` does.
 async fn rebuild_all(settings: &gantry::Settings, db: &projection::Database) {
     let js =
@@ -202,12 +210,7 @@ async fn a_batch_leaves_the_read_models_as_its_events_one_by_one_do() {
     drop(client);
     remove_instance(&settings);
     assert_eq!(parked, vec![], "nothing parked");
-    for ((table, rows), (_, twin)) in batched.iter().zip(&one_by_one) {
-        assert_eq!(
-            rows, twin,
-            "table {table}: one batch differs from event by event"
-        );
-    }
+    assert_same(&batched, &one_by_one, "one batch against event by event");
 }
 
 /// A rebuild while no projector runs goes further than the checkpoints: it moves them to
@@ -241,12 +244,11 @@ async fn a_rebuild_ahead_of_the_projector_moves_its_checkpoints() {
     remove_instance(&settings);
     let (expected, _) = project(CURRENT).await;
     assert_eq!(parked, vec![], "nothing parked");
-    for ((table, rows), (_, twin)) in tables.iter().zip(&expected) {
-        assert_eq!(
-            rows, twin,
-            "table {table} differs from a projection of the log"
-        );
-    }
+    assert_same(
+        &tables,
+        &expected,
+        "after the rebuild against a projection of the log",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -280,12 +282,7 @@ async fn the_older_fixture_log_replays_into_the_read_models_of_its_current_twin(
         vec![],
         "nothing of the current log is parked"
     );
-    for ((table, rows), (_, twin)) in older.iter().zip(&current) {
-        assert_eq!(
-            rows, twin,
-            "table {table} differs between the older log and its twin"
-        );
-    }
+    assert_same(&older, &current, "the older log against its twin");
     // The fixture fills the read models, so that the comparison above means something.
     let filled: Vec<&str> = older
         .iter()
