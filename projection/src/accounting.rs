@@ -10,8 +10,9 @@
 //! - The balance is folded here: `charged_hundredths` is Σ `SUCharged` of the account, and
 //!   balance = allocation × 100 − charged. A batch adds each account's charges with one
 //!   statement, so a thousand charges against one account cost one row update per batch;
-//!   the jobs it records are written with one statement too, and each job's new total
-//!   with one update by its key (all sent at once).
+//!   the jobs it records are written with one statement too (a job charged in the same
+//!   batch with its total in it), and each other job's new total with one update by its
+//!   key (all sent at once).
 //! - A user becomes a member of an account when a job of theirs is recorded under it.
 //! - A job row carries its user's and account's numbers and the username, copied when it
 //!   is recorded (none of them ever changes), so that `GET /jobs/{id}/` reads one row.
@@ -174,7 +175,7 @@ async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgr
     // once; they never need a row written earlier in the same batch to exist first,
     // because every other event is written as it comes, before them.
     let mut charged: HashMap<&str, i64> = HashMap::new();
-    let mut totals: HashMap<&str, (i64, DateTime<Utc>)> = HashMap::new();
+    let mut totals: Totals<'_> = HashMap::new();
     // Consecutive job records are written together (one statement for all their rows);
     // any other event of a job, an account or a user writes them first.
     let mut recorded: Vec<NewJob<'_>> = Vec::new();
@@ -188,10 +189,10 @@ async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgr
         }
         if let Event::SlurmJob(SlurmJobEvent::SUCharged(charge)) = &applied.event {
             *charged.entry(charge.account_id.as_str()).or_default() += charge.su_hundredths;
-            totals.insert(id, (charge.total_hundredths, at));
+            totals.insert(id, (charge.total_hundredths, at, seq));
             continue;
         }
-        record_jobs(&mut pipeline, &mut names, &mut recorded).await?;
+        record_jobs(&mut pipeline, &mut names, &mut recorded, &mut totals).await?;
         match &applied.event {
             Event::Account(event) => account(&mut pipeline, id, seq, at, event).await?,
             Event::SlurmUser(event) => slurm_user(&mut pipeline, id, seq, at, event).await?,
@@ -201,7 +202,7 @@ async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgr
             _ => {}
         }
     }
-    record_jobs(&mut pipeline, &mut names, &mut recorded).await?;
+    record_jobs(&mut pipeline, &mut names, &mut recorded, &mut totals).await?;
     // One statement per row: each finds its row by its key, where a join with an `UNNEST`
     // of the batch would be planned as a scan of the whole table.
     for (account, sum) in charged {
@@ -213,7 +214,7 @@ async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgr
             )
             .await?;
     }
-    for (job, (total, at)) in totals {
+    for (job, (total, at, _)) in totals {
         pipeline
             .push(
                 "UPDATE acct_job SET amount_hundredths = $2, updated_at = $3 WHERE job_id = $1",
@@ -342,11 +343,17 @@ struct NewJob<'a> {
     job: &'a SlurmJobRecorded,
 }
 
-/// Writes the job records in hand, and empties them. Names get their ids in log order.
+/// Each charged job's latest total in the batch: (hundredths, when, sequence).
+type Totals<'a> = HashMap<&'a str, (i64, DateTime<Utc>, i64)>;
+
+/// Writes the job records in hand, and empties them. Names get their ids in log order. A
+/// job charged after its record in the same batch (the epilogue's usual pair) is written
+/// with its total, and its total taken out of `totals`: one row written instead of two.
 async fn record_jobs<'a>(
     pipeline: &mut Pipeline<'a>,
     names: &mut Names,
     recorded: &mut Vec<NewJob<'a>>,
+    totals: &mut Totals<'a>,
 ) -> Result<(), tokio_postgres::Error> {
     if recorded.is_empty() {
         return Ok(());
@@ -368,6 +375,15 @@ async fn record_jobs<'a>(
         rows.end.push(job.end);
         rows.status.push(job.status);
         rows.at.push(new.at);
+        let (amount, updated) = match totals.get(new.id) {
+            Some(&(total, at, seq)) if seq > new.seq => {
+                totals.remove(new.id);
+                (total, at)
+            }
+            _ => (0, new.at),
+        };
+        rows.amount.push(amount);
+        rows.updated.push(updated);
     }
     let members = params![rows.account_id.clone(), rows.user_id.clone()];
     let r = rows;
@@ -377,17 +393,18 @@ async fn record_jobs<'a>(
         .push(
             "INSERT INTO acct_job (job_id, number, cluster, slurm_job_id, user_id, account_id, submit,
                  start_at, end_at, status, partition, qos, created_at, updated_at, user_number,
-                 account_number, username)
+                 account_number, username, amount_hundredths)
              SELECT t.id, t.number, t.cluster, t.slurm_job_id, t.user_id, t.account_id, t.submit,
-                 t.start_at, t.end_at, t.status, t.partition, t.qos, t.at, t.at,
+                 t.start_at, t.end_at, t.status, t.partition, t.qos, t.at, t.updated,
                  (SELECT u.number FROM acct_user u WHERE u.user_id = t.user_id),
                  (SELECT a.number FROM acct_account a WHERE a.account_id = t.account_id),
-                 (SELECT u.username FROM acct_user u WHERE u.user_id = t.user_id)
+                 (SELECT u.username FROM acct_user u WHERE u.user_id = t.user_id),
+                 t.amount
              FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::text[], $6::text[],
                  $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::int4[], $11::int4[],
-                 $12::int4[], $13::timestamptz[])
+                 $12::int4[], $13::timestamptz[], $14::int8[], $15::timestamptz[])
                  AS t(id, number, cluster, slurm_job_id, user_id, account_id, submit, start_at,
-                      end_at, status, partition, qos, at)
+                      end_at, status, partition, qos, at, amount, updated)
              ON CONFLICT (job_id) DO NOTHING",
             params![
                 r.id,
@@ -403,6 +420,8 @@ async fn record_jobs<'a>(
                 r.partition,
                 r.qos,
                 r.at,
+                r.amount,
+                r.updated,
             ],
         )
         .await?;
@@ -432,6 +451,8 @@ struct JobRows<'a> {
     partition: Vec<i32>,
     qos: Vec<i32>,
     at: Vec<DateTime<Utc>>,
+    amount: Vec<i64>,
+    updated: Vec<DateTime<Utc>>,
 }
 
 async fn update_job<'a>(

@@ -121,7 +121,13 @@ pub struct Scratch {
     /// Every event up to here is in the scratch tables.
     pub applied: u64,
     park: bool,
+    /// Events written so far, and at how many the tables' statistics are refreshed next.
+    written: u64,
+    analyze_at: u64,
 }
+
+/// Events written before a scratch's statistics are first refreshed; then at each doubling.
+const FIRST_ANALYZE: u64 = 1_000;
 
 impl Scratch {
     /// Drops what a crashed replay of the same purpose left, and creates the projection's
@@ -141,6 +147,8 @@ impl Scratch {
             schema,
             applied: 0,
             park,
+            written: 0,
+            analyze_at: FIRST_ANALYZE,
         };
         let mut client = scratch.source.db.pool.get().await?;
         let tx = client.transaction().await?;
@@ -285,6 +293,26 @@ impl Scratch {
             .collect())
     }
 
+    /// Refreshes the planner's statistics of the scratch tables. They start empty, and a
+    /// statement's cached plan made while they were small would go on scanning them whole
+    /// as they grow (ANALYZE makes every connection plan it again): without this, a rebuild
+    /// slows down with the square of the log. Run at each doubling, it costs little.
+    async fn analyze(&self) -> Result<(), ReplayError> {
+        let mut client = self.source.db.pool.get().await?;
+        let tx = client.transaction().await?;
+        let tables = self.tables(&tx).await?;
+        if !tables.is_empty() {
+            let names: Vec<String> = tables
+                .iter()
+                .map(|t| format!("{}.{}", quoted(&self.schema), quoted(t)))
+                .collect();
+            tx.batch_execute(&format!("ANALYZE {}", names.join(", ")))
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Replays up to `target`: into `within` when given (every batch in it), else a
     /// transaction per batch.
     async fn replay(
@@ -371,6 +399,11 @@ impl Scratch {
                     self.search_path(&tx).await?;
                     self.write(&tx, &events, unreadable).await?;
                     tx.commit().await?;
+                    self.written += events.len() as u64;
+                    if self.written >= self.analyze_at {
+                        self.analyze().await?;
+                        self.analyze_at = self.written * 2;
+                    }
                 }
             }
             self.applied = reached;
