@@ -30,12 +30,15 @@ fn read_model_tables() -> Vec<String> {
         .collect()
 }
 
-/// The settings of a fresh instance that only projects.
-fn projecting() -> gantry::Settings {
+/// A `gantry project` of a fresh instance (no admin seeded), and its settings.
+async fn projecting() -> (gantry::Settings, gantry::Running) {
     let mut settings = settings(&fresh_instance());
     settings.admin_user = None;
     settings.admin_password = None;
-    settings
+    let running = gantry::start(&settings, Roles::PROJECT)
+        .await
+        .expect("gantry project starts");
+    (settings, running)
 }
 
 /// Publishes `lines` of a fixture log on their subjects; answers the last sequence.
@@ -151,10 +154,7 @@ async fn rebuild_all(settings: &gantry::Settings, db: &projection::Database) {
 
 /// Projects `log` on a fresh instance; answers its read models and parked events.
 async fn project(log: &str) -> (Vec<(String, Value)>, Vec<(String, i64)>) {
-    let settings = projecting();
-    let running = gantry::start(&settings, Roles::PROJECT)
-        .await
-        .expect("gantry project starts");
+    let (settings, running) = projecting().await;
     let last = publish(&settings, &lines(log)).await;
     let db = database(&settings).await;
     let client = db.pool.get().await.expect("connection");
@@ -172,10 +172,7 @@ async fn project(log: &str) -> (Vec<(String, Value)>, Vec<(String, i64)>) {
 /// gives the same rows.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_leaves_the_read_models_as_its_events_one_by_one_do() {
-    let settings = projecting();
-    let running = gantry::start(&settings, Roles::PROJECT)
-        .await
-        .expect("gantry project starts");
+    let (settings, running) = projecting().await;
     let db = database(&settings).await;
     let client = db.pool.get().await.expect("connection");
     for line in lines(CURRENT) {
@@ -220,10 +217,7 @@ async fn a_batch_leaves_the_read_models_as_its_events_one_by_one_do() {
 async fn a_rebuild_ahead_of_the_projector_moves_its_checkpoints() {
     let log = lines(CURRENT);
     let (half, rest) = log.split_at(log.len() / 2);
-    let settings = projecting();
-    let running = gantry::start(&settings, Roles::PROJECT)
-        .await
-        .expect("gantry project starts");
+    let (settings, running) = projecting().await;
     let db = database(&settings).await;
     let client = db.pool.get().await.expect("connection");
     caught_up(&client, publish(&settings, half).await).await;
