@@ -9,10 +9,13 @@
 //!   them: stable under a rebuild, and small enough for the door's `qos` range.
 //! - The balance is folded here: `charged_hundredths` is Σ `SUCharged` of the account, and
 //!   balance = allocation × 100 − charged. A batch adds each account's charges with one
-//!   statement, so a thousand charges against one account cost one row update per batch;
-//!   the jobs it records are written with one statement too (a job charged in the same
-//!   batch with its total in it), and each other job's new total with one update by its
-//!   key (all sent at once).
+//!   statement, so a thousand charges against one account cost one row update per batch.
+//! - A batch folds what it creates: the accounts, users and jobs it opens, adds and
+//!   records take every later event of theirs in the batch in memory (through the events'
+//!   own `apply_to`, the rules the aggregates use) and are written with one statement per
+//!   table at its end, charges and totals included; memberships are written as the batch
+//!   leaves each pair. Only rows of earlier batches get a statement per event, by key, all
+//!   sent at once.
 //! - A user becomes a member of an account when a job of theirs is recorded under it.
 //! - A job row carries its user's and account's numbers and the username, copied when it
 //!   is recorded (none of them ever changes), so that `GET /jobs/{id}/` reads one row.
@@ -22,7 +25,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use events::{
     AccountEvent, DomainEvent, Event, SlurmJobEvent, SlurmUserEvent,
-    accounting::{SlurmJobRecorded, SlurmJobUpdated},
+    accounting::{AccountOpened, SlurmJobRecorded, SlurmUserAdded},
 };
 use futures::future::BoxFuture;
 use tokio_postgres::types::ToSql;
@@ -167,226 +170,421 @@ impl Names {
 }
 
 async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgres::Error> {
-    // Every statement is sent in log order without waiting for the one before; only a name
-    // never seen before waits for its id.
+    // Statements for rows an earlier batch wrote are sent in log order without waiting for
+    // the one before; only a name never seen before waits for its id.
     let mut pipeline = Pipeline::new(tx);
     let mut names = Names::default();
-    // Charges are summed per account and their jobs' totals kept per job, then written
-    // once; they never need a row written earlier in the same batch to exist first,
-    // because every other event is written as it comes, before them.
-    let mut charged: HashMap<&str, i64> = HashMap::new();
-    let mut totals: Totals<'_> = HashMap::new();
-    // Consecutive job records are written together (one statement for all their rows);
-    // any other event of a job, an account or a user writes them first.
-    let mut recorded: Vec<NewJob<'_>> = Vec::new();
+    let mut batch = Batch::default();
     for applied in events {
         let at = applied.envelope.meta.occurred_at;
         let id = applied.envelope.aggregate_id.as_str();
         let seq = applied.seq as i64;
-        if let Event::SlurmJob(SlurmJobEvent::SlurmJobRecorded(job)) = &applied.event {
-            recorded.push(NewJob { id, seq, at, job });
-            continue;
-        }
-        if let Event::SlurmJob(SlurmJobEvent::SUCharged(charge)) = &applied.event {
-            *charged.entry(charge.account_id.as_str()).or_default() += charge.su_hundredths;
-            totals.insert(id, (charge.total_hundredths, at, seq));
-            continue;
-        }
-        record_jobs(&mut pipeline, &mut names, &mut recorded, &mut totals).await?;
         match &applied.event {
-            Event::Account(event) => account(&mut pipeline, id, seq, at, event).await?,
-            Event::SlurmUser(event) => slurm_user(&mut pipeline, id, seq, at, event).await?,
-            Event::SlurmJob(SlurmJobEvent::SlurmJobUpdated(changes)) => {
-                update_job(&mut pipeline, &mut names, id, at, changes).await?
+            Event::Account(event) => batch.account(&mut pipeline, id, seq, at, event).await?,
+            Event::SlurmUser(event) => batch.slurm_user(&mut pipeline, id, seq, at, event).await?,
+            Event::SlurmJob(event) => {
+                batch
+                    .slurm_job(&mut pipeline, &mut names, id, seq, at, event)
+                    .await?
             }
             _ => {}
         }
     }
-    record_jobs(&mut pipeline, &mut names, &mut recorded, &mut totals).await?;
-    // One statement per row: each finds its row by its key, where a join with an `UNNEST`
-    // of the batch would be planned as a scan of the whole table.
-    for (account, sum) in charged {
-        pipeline
-            .push(
-                "UPDATE acct_account SET charged_hundredths = charged_hundredths + $2
-                 WHERE account_id = $1",
-                params![account, sum],
-            )
-            .await?;
-    }
-    for (job, (total, at, _)) in totals {
-        pipeline
-            .push(
-                "UPDATE acct_job SET amount_hundredths = $2, updated_at = $3 WHERE job_id = $1",
-                params![job, total, at],
-            )
-            .await?;
-    }
+    batch.write(&mut pipeline, &mut names).await?;
     pipeline.run().await
 }
 
-async fn account<'a>(
-    pipeline: &mut Pipeline<'a>,
+/// A row the batch creates, folded in memory until the batch's end.
+struct New<'a, T> {
     id: &'a str,
-    seq: i64,
-    at: DateTime<Utc>,
-    event: &'a AccountEvent,
-) -> Result<(), tokio_postgres::Error> {
-    match event {
-        AccountEvent::AccountOpened(o) => {
-            pipeline
-                .push(
-                    "INSERT INTO acct_account (account_id, number, name, allocation, account_type,
-                         description, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (account_id) DO NOTHING",
-                    params![
-                        id,
-                        seq,
-                        &o.name,
-                        &o.allocation,
-                        &o.account_type,
-                        &o.description,
-                        at
-                    ],
-                )
-                .await
-        }
-        AccountEvent::AccountUpdated(u) => {
-            pipeline
-                .push(
-                    "UPDATE acct_account SET name = coalesce($2, name),
-                         account_type = coalesce($3, account_type),
-                         description = coalesce($4, description), updated_at = $5
-                     WHERE account_id = $1",
-                    params![id, &u.name, &u.account_type, &u.description, at],
-                )
-                .await
-        }
-        AccountEvent::AllocationChanged(c) => pipeline
-            .push(
-                "UPDATE acct_account SET allocation = $2, updated_at = $3 WHERE account_id = $1",
-                params![id, &c.allocation, at],
-            )
-            .await,
-        AccountEvent::UserJoinedAccount(j) => {
-            pipeline
-                .push(
-                    "INSERT INTO acct_member (account_id, user_id)
-                     SELECT $1, u FROM UNNEST($2::text[]) u ON CONFLICT DO NOTHING",
-                    params![id, &j.users],
-                )
-                .await?;
-            touch_account(pipeline, id, at).await
-        }
-        AccountEvent::UserLeftAccount(l) => {
-            pipeline
-                .push(
-                    "DELETE FROM acct_member WHERE account_id = $1 AND user_id = ANY($2::text[])",
-                    params![id, &l.users],
-                )
-                .await?;
-            touch_account(pipeline, id, at).await
+    /// The sequence of the event that made it: its number.
+    number: i64,
+    value: T,
+    created: DateTime<Utc>,
+    updated: DateTime<Utc>,
+}
+
+/// The rows a batch creates, in log order, and where each is.
+struct Created<'a, T> {
+    rows: Vec<New<'a, T>>,
+    index: HashMap<&'a str, usize>,
+}
+
+impl<T> Default for Created<'_, T> {
+    fn default() -> Self {
+        Self {
+            rows: Vec::new(),
+            index: HashMap::new(),
         }
     }
 }
 
-async fn touch_account<'a>(
+impl<'a, T> Created<'a, T> {
+    fn add(&mut self, id: &'a str, number: i64, at: DateTime<Utc>, value: T) {
+        self.index.insert(id, self.rows.len());
+        self.rows.push(New {
+            id,
+            number,
+            value,
+            created: at,
+            updated: at,
+        });
+    }
+
+    /// The row `id` if this batch creates it, marked updated at `at`.
+    fn touch(&mut self, id: &str, at: DateTime<Utc>) -> Option<&mut New<'a, T>> {
+        let row = self.rows.get_mut(*self.index.get(id)?)?;
+        row.updated = at;
+        Some(row)
+    }
+}
+
+/// What a batch writes at its end, one statement per table: the accounts, users and jobs
+/// it creates with every later event of theirs folded in (through the events' own
+/// `apply_to`, the rules the aggregates use), each membership as the batch leaves it, and
+/// the charges of rows an earlier batch wrote, summed per account and per job.
+#[derive(Default)]
+struct Batch<'a> {
+    accounts: Created<'a, (AccountOpened, i64)>,
+    users: Created<'a, SlurmUserAdded>,
+    jobs: Created<'a, (SlurmJobRecorded, i64)>,
+    /// (account, user) → member or not, the last word of the batch on the pair.
+    members: HashMap<(&'a str, &'a str), bool>,
+    charged: HashMap<&'a str, i64>,
+    totals: HashMap<&'a str, (i64, DateTime<Utc>)>,
+}
+
+impl<'a> Batch<'a> {
+    async fn account(
+        &mut self,
+        pipeline: &mut Pipeline<'a>,
+        id: &'a str,
+        seq: i64,
+        at: DateTime<Utc>,
+        event: &'a AccountEvent,
+    ) -> Result<(), tokio_postgres::Error> {
+        match event {
+            AccountEvent::AccountOpened(o) => self.accounts.add(id, seq, at, (o.clone(), 0)),
+            AccountEvent::AccountUpdated(u) => match self.accounts.touch(id, at) {
+                Some(new) => u.apply_to(&mut new.value.0),
+                None => {
+                    pipeline
+                        .push(
+                            "UPDATE acct_account SET name = coalesce($2, name),
+                                 account_type = coalesce($3, account_type),
+                                 description = coalesce($4, description), updated_at = $5
+                             WHERE account_id = $1",
+                            params![id, &u.name, &u.account_type, &u.description, at],
+                        )
+                        .await?
+                }
+            },
+            AccountEvent::AllocationChanged(c) => match self.accounts.touch(id, at) {
+                Some(new) => new.value.0.allocation = c.allocation,
+                None => {
+                    pipeline
+                        .push(
+                            "UPDATE acct_account SET allocation = $2, updated_at = $3
+                             WHERE account_id = $1",
+                            params![id, &c.allocation, at],
+                        )
+                        .await?
+                }
+            },
+            AccountEvent::UserJoinedAccount(j) => {
+                self.membership(pipeline, id, at, &j.users, true).await?
+            }
+            AccountEvent::UserLeftAccount(l) => {
+                self.membership(pipeline, id, at, &l.users, false).await?
+            }
+        }
+        Ok(())
+    }
+
+    async fn membership(
+        &mut self,
+        pipeline: &mut Pipeline<'a>,
+        id: &'a str,
+        at: DateTime<Utc>,
+        users: &'a [String],
+        member: bool,
+    ) -> Result<(), tokio_postgres::Error> {
+        for user in users {
+            self.members.insert((id, user.as_str()), member);
+        }
+        if self.accounts.touch(id, at).is_none() {
+            pipeline
+                .push(
+                    "UPDATE acct_account SET updated_at = $2 WHERE account_id = $1",
+                    params![id, at],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn slurm_user(
+        &mut self,
+        pipeline: &mut Pipeline<'a>,
+        id: &'a str,
+        seq: i64,
+        at: DateTime<Utc>,
+        event: &'a SlurmUserEvent,
+    ) -> Result<(), tokio_postgres::Error> {
+        match event {
+            SlurmUserEvent::SlurmUserAdded(a) => self.users.add(id, seq, at, a.clone()),
+            SlurmUserEvent::SlurmUserUpdated(u) => match self.users.touch(id, at) {
+                Some(new) => u.apply_to(&mut new.value),
+                None => {
+                    pipeline
+                        .push(
+                            "UPDATE acct_user SET metadata = coalesce($2, metadata),
+                                 email = coalesce($3, email), ldap_uid = coalesce($4, ldap_uid),
+                                 updated_at = $5
+                             WHERE user_id = $1",
+                            params![id, &u.metadata, &u.email, &u.ldap_uid, at],
+                        )
+                        .await?
+                }
+            },
+        }
+        Ok(())
+    }
+
+    async fn slurm_job(
+        &mut self,
+        pipeline: &mut Pipeline<'a>,
+        names: &mut Names,
+        id: &'a str,
+        seq: i64,
+        at: DateTime<Utc>,
+        event: &'a SlurmJobEvent,
+    ) -> Result<(), tokio_postgres::Error> {
+        match event {
+            SlurmJobEvent::SlurmJobRecorded(job) => {
+                // Names get their ids in the order the log first names them.
+                names.id(pipeline, PARTITION, &job.partition).await?;
+                names.id(pipeline, QOS, &job.qos).await?;
+                self.members
+                    .insert((job.account_id.as_str(), job.user_id.as_str()), true);
+                self.jobs.add(id, seq, at, (job.clone(), 0));
+            }
+            SlurmJobEvent::SlurmJobUpdated(changes) => {
+                let partition = match &changes.partition {
+                    Some(name) => Some(names.id(pipeline, PARTITION, name).await?),
+                    None => None,
+                };
+                let qos = match &changes.qos {
+                    Some(name) => Some(names.id(pipeline, QOS, name).await?),
+                    None => None,
+                };
+                match self.jobs.touch(id, at) {
+                    Some(new) => changes.apply_to(&mut new.value.0),
+                    None => {
+                        pipeline
+                            .push(
+                                "UPDATE acct_job SET submit = coalesce($2, submit),
+                                     start_at = coalesce($3, start_at), end_at = coalesce($4, end_at),
+                                     status = coalesce($5, status),
+                                     partition = coalesce($6, partition), qos = coalesce($7, qos),
+                                     updated_at = $8
+                                 WHERE job_id = $1",
+                                params![
+                                    id,
+                                    &changes.submit,
+                                    &changes.start,
+                                    &changes.end,
+                                    &changes.status,
+                                    partition,
+                                    qos,
+                                    at
+                                ],
+                            )
+                            .await?
+                    }
+                }
+            }
+            SlurmJobEvent::SUCharged(charge) => {
+                let account = charge.account_id.as_str();
+                // The account's row is not touched: a charge moves its balance only.
+                match self.accounts.index.get(account) {
+                    Some(&i) => self.accounts.rows[i].value.1 += charge.su_hundredths,
+                    None => *self.charged.entry(account).or_default() += charge.su_hundredths,
+                }
+                match self.jobs.touch(id, at) {
+                    Some(new) => new.value.1 = charge.total_hundredths,
+                    None => {
+                        self.totals.insert(id, (charge.total_hundredths, at));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The batch's own rows first (jobs after the accounts and users they copy numbers
+    /// from), then memberships, then the charges of older rows, one statement per row by
+    /// its key: a join with an `UNNEST` of the batch would be planned as a scan of the
+    /// whole table.
+    async fn write(
+        self,
+        pipeline: &mut Pipeline<'a>,
+        names: &mut Names,
+    ) -> Result<(), tokio_postgres::Error> {
+        write_accounts(pipeline, &self.accounts.rows).await?;
+        write_users(pipeline, &self.users.rows).await?;
+        write_jobs(pipeline, names, &self.jobs.rows).await?;
+        write_members(pipeline, &self.members).await?;
+        for (account, sum) in self.charged {
+            pipeline
+                .push(
+                    "UPDATE acct_account SET charged_hundredths = charged_hundredths + $2
+                     WHERE account_id = $1",
+                    params![account, sum],
+                )
+                .await?;
+        }
+        for (job, (total, at)) in self.totals {
+            pipeline
+                .push(
+                    "UPDATE acct_job SET amount_hundredths = $2, updated_at = $3 WHERE job_id = $1",
+                    params![job, total, at],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+async fn write_accounts<'a>(
     pipeline: &mut Pipeline<'a>,
-    id: &'a str,
-    at: DateTime<Utc>,
+    rows: &[New<'a, (AccountOpened, i64)>],
 ) -> Result<(), tokio_postgres::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&New<'a, (AccountOpened, i64)>) -> String| -> Vec<String> {
+        rows.iter().map(f).collect()
+    };
+    let ids: Vec<&str> = rows.iter().map(|r| r.id).collect();
+    let numbers: Vec<i64> = rows.iter().map(|r| r.number).collect();
+    let allocations: Vec<i64> = rows.iter().map(|r| r.value.0.allocation).collect();
+    let charged: Vec<i64> = rows.iter().map(|r| r.value.1).collect();
+    let created: Vec<DateTime<Utc>> = rows.iter().map(|r| r.created).collect();
+    let updated: Vec<DateTime<Utc>> = rows.iter().map(|r| r.updated).collect();
     pipeline
         .push(
-            "UPDATE acct_account SET updated_at = $2 WHERE account_id = $1",
-            params![id, at],
+            "INSERT INTO acct_account (account_id, number, name, allocation, charged_hundredths,
+                 account_type, description, created_at, updated_at)
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::int8[], $5::int8[],
+                 $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[])
+             ON CONFLICT (account_id) DO NOTHING",
+            params![
+                ids,
+                numbers,
+                column(|r| r.value.0.name.clone()),
+                allocations,
+                charged,
+                column(|r| r.value.0.account_type.clone()),
+                column(|r| r.value.0.description.clone()),
+                created,
+                updated
+            ],
         )
         .await
 }
 
-async fn slurm_user<'a>(
+async fn write_users<'a>(
     pipeline: &mut Pipeline<'a>,
-    id: &'a str,
-    seq: i64,
-    at: DateTime<Utc>,
-    event: &'a SlurmUserEvent,
+    rows: &[New<'a, SlurmUserAdded>],
 ) -> Result<(), tokio_postgres::Error> {
-    match event {
-        SlurmUserEvent::SlurmUserAdded(a) => {
-            pipeline
-                .push(
-                    "INSERT INTO acct_user (user_id, number, username, metadata, email, ldap_uid,
-                         created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (user_id) DO NOTHING",
-                    params![id, seq, &a.username, &a.metadata, &a.email, &a.ldap_uid, at],
-                )
-                .await
-        }
-        SlurmUserEvent::SlurmUserUpdated(u) => {
-            pipeline
-                .push(
-                    "UPDATE acct_user SET metadata = coalesce($2, metadata),
-                         email = coalesce($3, email), ldap_uid = coalesce($4, ldap_uid),
-                         updated_at = $5
-                     WHERE user_id = $1",
-                    params![id, &u.metadata, &u.email, &u.ldap_uid, at],
-                )
-                .await
-        }
-    }
-}
-
-/// A job record waiting to be written with the others of its batch.
-struct NewJob<'a> {
-    id: &'a str,
-    seq: i64,
-    at: DateTime<Utc>,
-    job: &'a SlurmJobRecorded,
-}
-
-/// Each charged job's latest total in the batch: (hundredths, when, sequence).
-type Totals<'a> = HashMap<&'a str, (i64, DateTime<Utc>, i64)>;
-
-/// Writes the job records in hand, and empties them. Names get their ids in log order. A
-/// job charged after its record in the same batch (the epilogue's usual pair) is written
-/// with its total, and its total taken out of `totals`: one row written instead of two.
-async fn record_jobs<'a>(
-    pipeline: &mut Pipeline<'a>,
-    names: &mut Names,
-    recorded: &mut Vec<NewJob<'a>>,
-    totals: &mut Totals<'a>,
-) -> Result<(), tokio_postgres::Error> {
-    if recorded.is_empty() {
+    if rows.is_empty() {
         return Ok(());
     }
-    let mut rows = JobRows::default();
-    for new in recorded.drain(..) {
-        let job = new.job;
-        rows.partition
-            .push(names.id(pipeline, PARTITION, &job.partition).await?);
-        rows.qos.push(names.id(pipeline, QOS, &job.qos).await?);
-        rows.id.push(new.id);
-        rows.number.push(new.seq);
-        rows.cluster.push(&job.cluster);
-        rows.slurm_job_id.push(job.slurm_job_id);
-        rows.user_id.push(&job.user_id);
-        rows.account_id.push(&job.account_id);
-        rows.submit.push(job.submit);
-        rows.start.push(job.start);
-        rows.end.push(job.end);
-        rows.status.push(job.status);
-        rows.at.push(new.at);
-        let (amount, updated) = match totals.get(new.id) {
-            Some(&(total, at, seq)) if seq > new.seq => {
-                totals.remove(new.id);
-                (total, at)
-            }
-            _ => (0, new.at),
+    let column = |f: fn(&SlurmUserAdded) -> &String| -> Vec<String> {
+        rows.iter().map(|r| f(&r.value).clone()).collect()
+    };
+    let ids: Vec<&str> = rows.iter().map(|r| r.id).collect();
+    let numbers: Vec<i64> = rows.iter().map(|r| r.number).collect();
+    let created: Vec<DateTime<Utc>> = rows.iter().map(|r| r.created).collect();
+    let updated: Vec<DateTime<Utc>> = rows.iter().map(|r| r.updated).collect();
+    pipeline
+        .push(
+            "INSERT INTO acct_user (user_id, number, username, metadata, email, ldap_uid,
+                 created_at, updated_at)
+             SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::text[],
+                 $6::text[], $7::timestamptz[], $8::timestamptz[])
+             ON CONFLICT (user_id) DO NOTHING",
+            params![
+                ids,
+                numbers,
+                column(|u| &u.username),
+                column(|u| &u.metadata),
+                column(|u| &u.email),
+                column(|u| &u.ldap_uid),
+                created,
+                updated
+            ],
+        )
+        .await
+}
+
+/// Memberships as the batch leaves them: the pairs it ended first, then the ones it made.
+/// `= ANY` on the accounts makes the delete read `acct_member` by key.
+async fn write_members<'a>(
+    pipeline: &mut Pipeline<'a>,
+    members: &HashMap<(&'a str, &'a str), bool>,
+) -> Result<(), tokio_postgres::Error> {
+    for member in [false, true] {
+        let (accounts, users): (Vec<&str>, Vec<&str>) = members
+            .iter()
+            .filter(|(_, m)| **m == member)
+            .map(|(pair, _)| *pair)
+            .unzip();
+        if accounts.is_empty() {
+            continue;
+        }
+        let sql = if member {
+            "INSERT INTO acct_member (account_id, user_id)
+             SELECT * FROM UNNEST($1::text[], $2::text[]) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM acct_member m USING UNNEST($1::text[], $2::text[]) AS t(a, u)
+             WHERE m.account_id = ANY($1::text[]) AND m.account_id = t.a AND m.user_id = t.u"
         };
-        rows.amount.push(amount);
-        rows.updated.push(updated);
+        pipeline.push(sql, params![accounts, users]).await?;
     }
-    let members = params![rows.account_id.clone(), rows.user_id.clone()];
-    let r = rows;
+    Ok(())
+}
+
+/// Writes the jobs the batch recorded, with their state at its end, in one statement.
+async fn write_jobs<'a>(
+    pipeline: &mut Pipeline<'a>,
+    names: &mut Names,
+    rows: &[New<'a, (SlurmJobRecorded, i64)>],
+) -> Result<(), tokio_postgres::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut r = JobRows::default();
+    for new in rows {
+        let (job, amount) = (&new.value.0, new.value.1);
+        r.partition
+            .push(names.id(pipeline, PARTITION, &job.partition).await?);
+        r.qos.push(names.id(pipeline, QOS, &job.qos).await?);
+        r.id.push(new.id);
+        r.number.push(new.number);
+        r.cluster.push(job.cluster.clone());
+        r.slurm_job_id.push(job.slurm_job_id);
+        r.user_id.push(job.user_id.clone());
+        r.account_id.push(job.account_id.clone());
+        r.submit.push(job.submit);
+        r.start.push(job.start);
+        r.end.push(job.end);
+        r.status.push(job.status);
+        r.at.push(new.created);
+        r.amount.push(amount);
+        r.updated.push(new.updated);
+    }
     // The user's and account's columns are looked up row by row (by key): a join would be
     // planned as a hash of the whole user and account tables for every batch.
     pipeline
@@ -424,14 +622,6 @@ async fn record_jobs<'a>(
                 r.updated,
             ],
         )
-        .await?;
-    pipeline
-        .push(
-            "INSERT INTO acct_member (account_id, user_id)
-             SELECT DISTINCT a, u FROM UNNEST($1::text[], $2::text[]) AS t(a, u)
-             ON CONFLICT DO NOTHING",
-            members,
-        )
         .await
 }
 
@@ -440,10 +630,10 @@ async fn record_jobs<'a>(
 struct JobRows<'a> {
     id: Vec<&'a str>,
     number: Vec<i64>,
-    cluster: Vec<&'a str>,
+    cluster: Vec<String>,
     slurm_job_id: Vec<i64>,
-    user_id: Vec<&'a str>,
-    account_id: Vec<&'a str>,
+    user_id: Vec<String>,
+    account_id: Vec<String>,
     submit: Vec<DateTime<Utc>>,
     start: Vec<Option<DateTime<Utc>>>,
     end: Vec<Option<DateTime<Utc>>>,
@@ -453,41 +643,6 @@ struct JobRows<'a> {
     at: Vec<DateTime<Utc>>,
     amount: Vec<i64>,
     updated: Vec<DateTime<Utc>>,
-}
-
-async fn update_job<'a>(
-    pipeline: &mut Pipeline<'a>,
-    names: &mut Names,
-    id: &'a str,
-    at: DateTime<Utc>,
-    changes: &'a SlurmJobUpdated,
-) -> Result<(), tokio_postgres::Error> {
-    let partition = match &changes.partition {
-        Some(name) => Some(names.id(pipeline, PARTITION, name).await?),
-        None => None,
-    };
-    let qos = match &changes.qos {
-        Some(name) => Some(names.id(pipeline, QOS, name).await?),
-        None => None,
-    };
-    pipeline
-        .push(
-            "UPDATE acct_job SET submit = coalesce($2, submit), start_at = coalesce($3, start_at),
-                 end_at = coalesce($4, end_at), status = coalesce($5, status),
-                 partition = coalesce($6, partition), qos = coalesce($7, qos), updated_at = $8
-             WHERE job_id = $1",
-            params![
-                id,
-                &changes.submit,
-                &changes.start,
-                &changes.end,
-                &changes.status,
-                partition,
-                qos,
-                at
-            ],
-        )
-        .await
 }
 
 // ---------------------------------------------------------------------------------------
