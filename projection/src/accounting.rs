@@ -381,6 +381,11 @@ impl<'a> Batch<'a> {
                 match self.jobs.touch(id, at) {
                     Some(new) => changes.apply_to(&mut new.value.0),
                     None => {
+                        // A total written at the batch's end carries this time, the job's
+                        // latest, as the update's own statement does.
+                        if let Some(total) = self.totals.get_mut(id) {
+                            total.1 = at;
+                        }
                         pipeline
                             .push(
                                 "UPDATE acct_job SET submit = coalesce($2, submit),
