@@ -176,15 +176,17 @@ async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgr
     let mut names = Names::default();
     let mut batch = Batch::default();
     for applied in events {
-        let at = applied.envelope.meta.occurred_at;
-        let id = applied.envelope.aggregate_id.as_str();
-        let seq = applied.seq as i64;
+        let place = Place {
+            id: applied.envelope.aggregate_id.as_str(),
+            seq: applied.seq as i64,
+            at: applied.envelope.meta.occurred_at,
+        };
         match &applied.event {
-            Event::Account(event) => batch.account(&mut pipeline, id, seq, at, event).await?,
-            Event::SlurmUser(event) => batch.slurm_user(&mut pipeline, id, seq, at, event).await?,
+            Event::Account(event) => batch.account(&mut pipeline, place, event).await?,
+            Event::SlurmUser(event) => batch.slurm_user(&mut pipeline, place, event).await?,
             Event::SlurmJob(event) => {
                 batch
-                    .slurm_job(&mut pipeline, &mut names, id, seq, at, event)
+                    .slurm_job(&mut pipeline, &mut names, place, event)
                     .await?
             }
             _ => {}
@@ -192,6 +194,14 @@ async fn apply_batch(tx: &Tx<'_>, events: &[Applied]) -> Result<(), tokio_postgr
     }
     batch.write(&mut pipeline, &mut names).await?;
     pipeline.run().await
+}
+
+/// Which aggregate an event is of, its stream sequence, and when it happened.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    id: &'a str,
+    seq: i64,
+    at: DateTime<Utc>,
 }
 
 /// A row the batch creates, folded in memory until the batch's end.
@@ -258,11 +268,10 @@ impl<'a> Batch<'a> {
     async fn account(
         &mut self,
         pipeline: &mut Pipeline<'a>,
-        id: &'a str,
-        seq: i64,
-        at: DateTime<Utc>,
+        place: Place<'a>,
         event: &'a AccountEvent,
     ) -> Result<(), tokio_postgres::Error> {
+        let Place { id, seq, at } = place;
         match event {
             AccountEvent::AccountOpened(o) => self.accounts.add(id, seq, at, (o.clone(), 0)),
             AccountEvent::AccountUpdated(u) => match self.accounts.touch(id, at) {
@@ -326,11 +335,10 @@ impl<'a> Batch<'a> {
     async fn slurm_user(
         &mut self,
         pipeline: &mut Pipeline<'a>,
-        id: &'a str,
-        seq: i64,
-        at: DateTime<Utc>,
+        place: Place<'a>,
         event: &'a SlurmUserEvent,
     ) -> Result<(), tokio_postgres::Error> {
+        let Place { id, seq, at } = place;
         match event {
             SlurmUserEvent::SlurmUserAdded(a) => self.users.add(id, seq, at, a.clone()),
             SlurmUserEvent::SlurmUserUpdated(u) => match self.users.touch(id, at) {
@@ -355,11 +363,10 @@ impl<'a> Batch<'a> {
         &mut self,
         pipeline: &mut Pipeline<'a>,
         names: &mut Names,
-        id: &'a str,
-        seq: i64,
-        at: DateTime<Utc>,
+        place: Place<'a>,
         event: &'a SlurmJobEvent,
     ) -> Result<(), tokio_postgres::Error> {
+        let Place { id, seq, at } = place;
         match event {
             SlurmJobEvent::SlurmJobRecorded(job) => {
                 // Names get their ids in the order the log first names them.
