@@ -1,7 +1,7 @@
 //! The envelope: what one JetStream message of the event log carries.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, de::value::MapDeserializer};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -125,8 +125,13 @@ impl Envelope {
             });
         }
         let data = crate::upcast::to_current::<E>(&self.event_type, self.version, &self.data)?;
-        let tagged = serde_json::json!({ "type": self.event_type, "data": data });
-        Ok(serde_json::from_value(tagged)?)
+        // Read as `{"type": ..., "data": ...}` straight from the envelope's values, without
+        // building that object: the log is decoded an event at a time in every replay.
+        let tag = Value::String(self.event_type.clone());
+        let tagged = MapDeserializer::<_, serde_json::Error>::new(
+            [("type", &tag), ("data", data.as_ref())].into_iter(),
+        );
+        Ok(E::deserialize(tagged)?)
     }
 
     pub fn to_bytes(&self) -> Result<Vec<u8>, DecodeError> {

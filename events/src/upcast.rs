@@ -11,6 +11,7 @@
 //! read events of a version whose Rust type has not shipped yet.
 
 use std::{
+    borrow::Cow,
     collections::HashMap,
     sync::{OnceLock, RwLock},
 };
@@ -38,15 +39,16 @@ pub fn register(event_type: &str, version: u32, upcaster: Upcaster) {
         .insert((event_type.to_string(), version), upcaster);
 }
 
-/// The `data` of `version` of `event_type` in the current version's shape.
-pub fn to_current<E: DomainEvent>(
+/// The `data` of `version` of `event_type` in the current version's shape (borrowed when
+/// it is the current version already).
+pub fn to_current<'a, E: DomainEvent>(
     event_type: &str,
     version: u32,
-    data: &Value,
-) -> Result<Value, DecodeError> {
+    data: &'a Value,
+) -> Result<Cow<'a, Value>, DecodeError> {
     let current = E::current_version(event_type);
     if version == current {
-        return Ok(data.clone());
+        return Ok(Cow::Borrowed(data));
     }
     let registered = registry()
         .read()
@@ -54,11 +56,13 @@ pub fn to_current<E: DomainEvent>(
         .get(&(event_type.to_string(), version))
         .copied();
     if let Some(upcaster) = registered {
-        return upcaster(data.clone()).map_err(|reason| DecodeError::Upcast {
-            event_type: event_type.to_string(),
-            version,
-            reason,
-        });
+        return upcaster(data.clone())
+            .map(Cow::Owned)
+            .map_err(|reason| DecodeError::Upcast {
+                event_type: event_type.to_string(),
+                version,
+                reason,
+            });
     }
     if version == 0 || version > current {
         return Err(DecodeError::UnknownVersion {
@@ -70,5 +74,5 @@ pub fn to_current<E: DomainEvent>(
     for from in version..current {
         data = E::upcast_one(event_type, from, data)?;
     }
-    Ok(data)
+    Ok(Cow::Owned(data))
 }

@@ -24,6 +24,7 @@ pub mod courses;
 pub mod credentials;
 mod db;
 pub mod epilogue_credentials;
+mod feed;
 pub mod groups;
 pub mod health;
 pub mod images;

@@ -25,14 +25,8 @@
 
 use std::{sync::Arc, time::Duration};
 
-use async_nats::jetstream::{
-    self,
-    consumer::{DeliverPolicy, pull},
-    stream::DirectGetErrorKind,
-};
+use async_nats::jetstream::{self, stream::DirectGetErrorKind};
 use events::{Envelope, Event, PersonalKeys, personal};
-use futures::{FutureExt, StreamExt};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -40,6 +34,7 @@ use crate::{
     Database, DbError,
     checkpoint::{self, Checkpoints},
     db::refused_value,
+    feed::{ReadAhead, read_ahead},
     parked::{self, ParkedEvent},
     registry::{Applied, Projection, reads},
 };
@@ -505,128 +500,11 @@ impl Run {
     }
 }
 
-/// Reads `filter` of the log from after `applied` in a task of its own, delivering each
-/// message as `projection` makes it out with the number of messages still pending after it,
-/// so that the next batch arrives while the current one is written. `lag` is set to the
-/// pending count as it goes.
-pub(crate) async fn read_ahead(
-    stream: &jetstream::stream::Stream,
-    filter: String,
-    applied: u64,
-    projection: Arc<dyn Projection>,
-    keys: Arc<dyn PersonalKeys>,
-    lag: Option<metrics::Gauge>,
-) -> Result<ReadAhead, ProjectionError> {
-    let consumer = stream
-        .create_consumer(pull::OrderedConfig {
-            filter_subject: filter,
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: applied + 1,
-            },
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| ProjectionError::Stream(e.to_string()))?;
-    let mut messages = consumer
-        .messages()
-        .await
-        .map_err(|e| ProjectionError::Stream(e.to_string()))?;
-    // Two batches ahead at most: enough to keep the writer busy, and what bounds memory.
-    let (sender, receiver) = mpsc::channel(2 * BATCH);
-    let reader = tokio::spawn(async move {
-        while let Some(first) = messages.next().await {
-            // What the log has ready joins it, so that the sealed values of all of it are
-            // opened with one look-up of their keys.
-            let mut chunk = vec![first];
-            while chunk.len() < BATCH {
-                match messages.next().now_or_never() {
-                    Some(Some(more)) => chunk.push(more),
-                    _ => break,
-                }
-            }
-            let mut read = Vec::with_capacity(chunk.len());
-            let mut failed = None;
-            for message in chunk {
-                let message = message
-                    .map_err(|e| ProjectionError::Stream(e.to_string()))
-                    .and_then(|m| {
-                        let info = m
-                            .info()
-                            .map_err(|e| ProjectionError::Stream(e.to_string()))?;
-                        if let Some(lag) = &lag {
-                            lag.set(info.pending as f64);
-                        }
-                        Ok((
-                            info.pending,
-                            read_message(
-                                projection.as_ref(),
-                                info.stream_sequence,
-                                m.subject.as_str(),
-                                &m.payload,
-                            ),
-                        ))
-                    });
-                match message {
-                    Ok(one) => read.push(one),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            let sealed: Vec<&mut Envelope> = read
-                .iter_mut()
-                .filter_map(|(_, one)| match one {
-                    Read::Envelope { envelope, .. }
-                        if personal::sealed_key_ids(envelope).next().is_some() =>
-                    {
-                        Some(envelope)
-                    }
-                    _ => None,
-                })
-                .collect();
-            if !sealed.is_empty()
-                && let Err(e) = keys.open(sealed).await
-            {
-                let _ = sender.send(Err(e.into())).await;
-                return;
-            }
-            for (pending, one) in read {
-                if sender
-                    .send(Ok((one.decode(projection.as_ref()), pending)))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            if let Some(e) = failed {
-                let _ = sender.send(Err(e)).await;
-                return;
-            }
-        }
-    });
-    Ok(ReadAhead { receiver, reader })
-}
-
 /// The database's own words for a refused value, without the driver's wrapping.
 pub(crate) fn database_error(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{}: {}", db.code().code(), db.message()),
         None => e.to_string(),
-    }
-}
-
-/// The read-ahead task and what it delivered (each with the messages pending after it);
-/// the task ends with this.
-pub(crate) struct ReadAhead {
-    pub(crate) receiver: mpsc::Receiver<Result<(Delivered, u64), ProjectionError>>,
-    reader: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for ReadAhead {
-    fn drop(&mut self) {
-        self.reader.abort();
     }
 }
 

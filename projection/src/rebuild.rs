@@ -35,6 +35,7 @@ use tracing::{error, info};
 
 use crate::{
     DbError,
+    feed::{self, ReadAhead},
     registry::{Projection, Tx},
     replay::{ReplayError, Scratch, Settle, Source, quoted},
 };
@@ -164,21 +165,36 @@ pub async fn claim(
 }
 
 impl Claimed {
-    /// Rebuilds every claimed read model, all at once (each reads only its own aggregates'
-    /// events and writes on connections of its own, so one waiting on the database leaves
-    /// the cores to the others), then releases the locks. Returns the log's sequence the
+    /// Rebuilds every claimed read model, all at once (the log read once for all of them,
+    /// each writing on connections of its own, so one waiting on the database leaves the
+    /// cores to the others), then releases the locks. Returns the log's sequence the
     /// rebuild went to. One that fails leaves its live tables as they were; the others are
     /// swapped in all the same.
     pub async fn run(self) -> Result<u64, RebuildError> {
         let result = async {
             let target = self.source.last_sequence().await?;
             self.progress.target.store(target, Ordering::Relaxed);
-            let outcomes = futures::future::join_all(
-                self.projections
-                    .iter()
-                    .map(|projection| self.rebuild_one(projection.clone(), target)),
-            )
-            .await;
+            let mut feeds: Vec<Option<ReadAhead>> = if self.projections.len() > 1 {
+                feed::fan_out(
+                    &self.source.stream,
+                    &self.source.instance,
+                    &self.projections,
+                    self.source.keys.clone(),
+                    target,
+                )
+                .await
+                .map_err(ReplayError::from)?
+                .into_iter()
+                .map(Some)
+                .collect()
+            } else {
+                self.projections.iter().map(|_| None).collect()
+            };
+            let outcomes =
+                futures::future::join_all(self.projections.iter().zip(feeds.iter_mut()).map(
+                    |(projection, feed)| self.rebuild_one(projection.clone(), target, feed.take()),
+                ))
+                .await;
             let mut reached = target;
             for outcome in outcomes {
                 reached = reached.max(outcome?);
@@ -197,12 +213,13 @@ impl Claimed {
         &self,
         projection: Arc<dyn Projection>,
         target: u64,
+        feed: Option<ReadAhead>,
     ) -> Result<u64, RebuildError> {
         let name = projection.name();
         record_start(&self.lock, name, target).await?;
         info!(projection = name, target, "rebuilding");
         let reporter = self.report_progress(name);
-        let outcome = self.replay(projection, target).await;
+        let outcome = self.replay(projection, target, feed).await;
         reporter.abort();
         let applied = self.reached(name);
         let (status, error) = match &outcome {
@@ -231,10 +248,13 @@ impl Claimed {
             .map_or(0, |reached| reached.load(Ordering::Relaxed))
     }
 
+    /// Replays into fresh tables up to `target`, from `feed` when the log is read for
+    /// several at once, and swaps them in.
     async fn replay(
         &self,
         projection: Arc<dyn Projection>,
         target: u64,
+        feed: Option<ReadAhead>,
     ) -> Result<u64, RebuildError> {
         let name = projection.name();
         let mut scratch = Scratch::create(&self.source, projection, "rebuild", true).await?;
@@ -244,7 +264,10 @@ impl Claimed {
                 reached.store(seq, Ordering::Relaxed);
             }
         };
-        scratch.replay_until(target, &report).await?;
+        match feed {
+            Some(feed) => scratch.replay_fed(feed, target, &report).await?,
+            None => scratch.replay_until(target, &report).await?,
+        }
         let (checkpoint, _) = scratch.settle(&report, Settle::Swap).await?;
         scratch.drop().await?;
         Ok(checkpoint)

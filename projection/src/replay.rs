@@ -31,8 +31,9 @@ use tracing::{debug, warn};
 use crate::{
     Database, DbError,
     db::{refused_value, transient},
+    feed::{ReadAhead, read_ahead},
     parked::{self, ParkedEvent},
-    projector::{Delivered, ProjectionError, database_error, read_ahead, subject_filter},
+    projector::{Delivered, ProjectionError, database_error, subject_filter},
     registry::{Applied, Projection, Tx},
 };
 
@@ -342,7 +343,7 @@ impl Scratch {
             }
             Err(e) => return Err(ProjectionError::Stream(e.to_string()).into()),
         }
-        let mut incoming = read_ahead(
+        let incoming = read_ahead(
             &self.source.stream,
             self.filter.clone(),
             self.applied,
@@ -351,6 +352,32 @@ impl Scratch {
             None,
         )
         .await?;
+        self.apply_fed(incoming, target, within, progress).await
+    }
+
+    /// Replays from sequence 1 to `target` what `incoming` delivers (a share of a read of
+    /// the log that feeds several replays at once, [`crate::feed::fan_out`]), a batch per transaction.
+    pub(crate) async fn replay_fed(
+        &mut self,
+        incoming: ReadAhead,
+        target: u64,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<(), ReplayError> {
+        if self.applied >= target {
+            return Ok(());
+        }
+        self.apply_fed(incoming, target, None, progress).await
+    }
+
+    /// Writes what `incoming` delivers up to `target`: into `within` when given, else a
+    /// transaction per batch.
+    async fn apply_fed(
+        &mut self,
+        mut incoming: ReadAhead,
+        target: u64,
+        within: Option<&Tx<'_>>,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<(), ReplayError> {
         let mut done = false;
         while !done {
             let mut events = Vec::with_capacity(BATCH);

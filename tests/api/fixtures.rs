@@ -210,6 +210,36 @@ async fn a_batch_leaves_the_read_models_as_its_events_one_by_one_do() {
     assert_same(&batched, &one_by_one, "one batch against event by event");
 }
 
+/// A rebuild of every read model reads the log once and hands each its own events; the
+/// last event of the log ends every replay, even when no read model reads it (the admin
+/// roster's), and the rebuilt tables are the ones the projector made.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebuild_of_all_ends_at_a_last_event_that_no_read_model_reads() {
+    let mut log = lines(CURRENT);
+    let roster = log
+        .iter()
+        .position(|l| l.contains(r#""aggregate":"admins""#))
+        .expect("the fixture log holds an admin roster event");
+    let last_line = log.remove(roster);
+    log.push(last_line);
+    let (settings, running) = projecting().await;
+    let db = database(&settings).await;
+    let client = db.pool.get().await.expect("connection");
+    let last = publish(&settings, &log).await;
+    caught_up(&client, last).await;
+    let (projected, _) = read_models(&client).await;
+    running.shutdown().await;
+
+    let rebuilt = tokio::time::timeout(Duration::from_secs(60), rebuild_all(&settings, &db)).await;
+    assert!(rebuilt.is_ok(), "the rebuild ends at the log's last event");
+    caught_up(&client, last).await;
+    let (tables, parked) = read_models(&client).await;
+    drop(client);
+    remove_instance(&settings);
+    assert_eq!(parked, vec![], "nothing parked");
+    assert_same(&tables, &projected, "rebuilt against projected");
+}
+
 /// A rebuild while no projector runs goes further than the checkpoints: it moves them to
 /// where the fresh tables are, so the projector started afterwards applies nothing twice
 /// (the charges at the log's end would count twice in the balances).
