@@ -33,11 +33,14 @@ use crate::{
     registry::Projection,
 };
 
-/// Messages decoded ahead of the writer, and the batch they are gathered in.
-const BATCH: usize = 2000;
+/// Events applied in one transaction at most, and the most read and decoded ahead of the
+/// writer (two batches).
+pub(crate) const BATCH: usize = 2000;
 
 /// A message of the log as it arrives: its stream sequence, how many messages are pending
-/// after it (0 when it is the last one to read), its subject and its payload.
+/// after it (0 when it is the last one to read), its subject and its payload (both shared,
+/// so a copy is cheap).
+#[derive(Clone)]
 pub(crate) struct Raw {
     pub seq: u64,
     pub pending: u64,
@@ -109,9 +112,10 @@ pub(crate) async fn read_ahead(
 }
 
 /// Reads the log of `instance` once, from its start to `target`, for every one of
-/// `projections`: each gets the messages of its own aggregates, and the message at `target`
-/// (which ends its replay; a projection skips what is not its own). The read goes at the
-/// pace of the slowest of them, which is when the rebuild ends anyway.
+/// `projections`: each gets the messages of the aggregates it reads (two read models of one
+/// aggregate each get them), and the message at `target`, which ends its replay (a
+/// projection skips what is not its own). The read goes at the pace of the slowest of them,
+/// which is when the rebuild ends anyway.
 pub(crate) async fn fan_out(
     stream: &jetstream::stream::Stream,
     instance: &str,
@@ -122,10 +126,10 @@ pub(crate) async fn fan_out(
     let mut messages = Box::pin(consume(stream, format!("{instance}.ev.>"), 0).await?);
     let mut senders = Vec::with_capacity(projections.len());
     let mut feeds = Vec::with_capacity(projections.len());
-    let mut owner = HashMap::new();
+    let mut readers: HashMap<&'static str, Vec<usize>> = HashMap::new();
     for (i, projection) in projections.iter().enumerate() {
         for aggregate in projection.aggregates() {
-            owner.insert(*aggregate, i);
+            readers.entry(*aggregate).or_default().push(i);
         }
         let (sender, mut receiver) = mpsc::channel(2 * BATCH);
         senders.push(sender);
@@ -136,6 +140,7 @@ pub(crate) async fn fan_out(
             None,
         ));
     }
+    let everyone: Vec<usize> = (0..senders.len()).collect();
     let router = tokio::spawn(async move {
         while let Some(message) = messages.next().await {
             let mut raw = match message {
@@ -150,25 +155,19 @@ pub(crate) async fn fan_out(
                 }
             };
             raw.pending = target.saturating_sub(raw.seq);
-            if raw.seq >= target {
-                for sender in &senders {
-                    let last = Raw {
-                        seq: raw.seq,
-                        pending: 0,
-                        subject: raw.subject.clone(),
-                        payload: raw.payload.clone(),
-                    };
-                    let _ = sender.send(Ok(last)).await;
-                }
-                return;
-            }
-            if senders.iter().all(mpsc::Sender::is_closed) {
-                return;
-            }
+            let last = raw.seq >= target;
             let aggregate = raw.subject.split('.').nth(2).unwrap_or_default();
-            if let Some(i) = owner.get(aggregate) {
+            let to = match readers.get(aggregate) {
+                _ if last => &everyone[..],
+                Some(to) => &to[..],
+                None => &[],
+            };
+            for i in to {
                 // A read model that failed has dropped its feed; the others go on.
-                let _ = senders[*i].send(Ok(raw)).await;
+                let _ = senders[*i].send(Ok(raw.clone())).await;
+            }
+            if last || senders.iter().all(mpsc::Sender::is_closed) {
+                return;
             }
         }
     });

@@ -34,13 +34,11 @@ use crate::{
     Database, DbError,
     checkpoint::{self, Checkpoints},
     db::refused_value,
-    feed::{ReadAhead, read_ahead},
+    feed::{BATCH, ReadAhead, read_ahead},
     parked::{self, ParkedEvent},
     registry::{Applied, Projection, reads},
 };
 
-/// Events applied in one transaction at most.
-const BATCH: usize = 2000;
 /// How long an idle projection waits before checking that it is not missing events.
 const IDLE_CHECK: Duration = Duration::from_secs(2);
 /// How often a halted projection looks again at the event that halted it.

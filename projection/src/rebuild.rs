@@ -171,40 +171,45 @@ impl Claimed {
     /// rebuild went to. One that fails leaves its live tables as they were; the others are
     /// swapped in all the same.
     pub async fn run(self) -> Result<u64, RebuildError> {
-        let result = async {
-            let target = self.source.last_sequence().await?;
-            self.progress.target.store(target, Ordering::Relaxed);
-            let mut feeds: Vec<Option<ReadAhead>> = if self.projections.len() > 1 {
-                feed::fan_out(
-                    &self.source.stream,
-                    &self.source.instance,
-                    &self.projections,
-                    self.source.keys.clone(),
-                    target,
-                )
-                .await
-                .map_err(ReplayError::from)?
-                .into_iter()
-                .map(Some)
-                .collect()
-            } else {
-                self.projections.iter().map(|_| None).collect()
-            };
-            let outcomes =
-                futures::future::join_all(self.projections.iter().zip(feeds.iter_mut()).map(
-                    |(projection, feed)| self.rebuild_one(projection.clone(), target, feed.take()),
-                ))
-                .await;
-            let mut reached = target;
-            for outcome in outcomes {
-                reached = reached.max(outcome?);
-            }
-            Ok(reached)
-        }
-        .await;
+        let result = self.rebuild_all().await;
         drop(self.lock);
         self.driver.abort();
         result
+    }
+
+    async fn rebuild_all(&self) -> Result<u64, RebuildError> {
+        let target = self.source.last_sequence().await?;
+        self.progress.target.store(target, Ordering::Relaxed);
+        // Several read models share one read of the log; one alone reads only its own
+        // aggregates' subjects.
+        let feeds: Vec<Option<ReadAhead>> = if self.projections.len() > 1 {
+            feed::fan_out(
+                &self.source.stream,
+                &self.source.instance,
+                &self.projections,
+                self.source.keys.clone(),
+                target,
+            )
+            .await
+            .map_err(ReplayError::from)?
+            .into_iter()
+            .map(Some)
+            .collect()
+        } else {
+            vec![None]
+        };
+        let outcomes = futures::future::join_all(
+            self.projections
+                .iter()
+                .zip(feeds)
+                .map(|(projection, feed)| self.rebuild_one(projection.clone(), target, feed)),
+        )
+        .await;
+        let mut reached = target;
+        for outcome in outcomes {
+            reached = reached.max(outcome?);
+        }
+        Ok(reached)
     }
 
     /// Rebuilds one read model up to at least `target`; answers the sequence its fresh

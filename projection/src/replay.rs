@@ -31,14 +31,11 @@ use tracing::{debug, warn};
 use crate::{
     Database, DbError,
     db::{refused_value, transient},
-    feed::{ReadAhead, read_ahead},
+    feed::{BATCH, ReadAhead, read_ahead},
     parked::{self, ParkedEvent},
     projector::{Delivered, ProjectionError, database_error, subject_filter},
     registry::{Applied, Projection, Tx},
 };
-
-/// Events applied in one transaction at most.
-const BATCH: usize = 2000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -355,8 +352,9 @@ impl Scratch {
         self.apply_fed(incoming, target, within, progress).await
     }
 
-    /// Replays from sequence 1 to `target` what `incoming` delivers (a share of a read of
-    /// the log that feeds several replays at once, [`crate::feed::fan_out`]), a batch per transaction.
+    /// Replays from sequence 1 to `target` what `incoming` delivers (a share of one read of
+    /// the log that feeds several replays, [`crate::feed::fan_out`]), a batch per
+    /// transaction.
     pub(crate) async fn replay_fed(
         &mut self,
         incoming: ReadAhead,
