@@ -188,19 +188,20 @@ pub(crate) fn decode_ahead(
     let (sender, receiver) = mpsc::channel(2 * BATCH);
     let reader = tokio::spawn(async move {
         let mut messages = Box::pin(messages);
+        // Kept from chunk to chunk (see `Scratch::apply_fed`).
+        let (mut chunk, mut read) = (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
         while let Some(first) = messages.next().await {
             // What the log has ready joins it, so that the sealed values of all of it are
             // opened with one look-up of their keys.
-            let mut chunk = vec![first];
+            chunk.push(first);
             while chunk.len() < BATCH {
                 match messages.next().now_or_never() {
                     Some(Some(more)) => chunk.push(more),
                     _ => break,
                 }
             }
-            let mut read = Vec::with_capacity(chunk.len());
             let mut failed = None;
-            for message in chunk {
+            for message in chunk.drain(..) {
                 match message {
                     Ok(raw) => {
                         if let Some(lag) = &lag {
@@ -237,7 +238,7 @@ pub(crate) fn decode_ahead(
                 let _ = sender.send(Err(e.into())).await;
                 return;
             }
-            for (pending, one) in read {
+            for (pending, one) in read.drain(..) {
                 if sender
                     .send(Ok((one.decode(projection.as_ref()), pending)))
                     .await

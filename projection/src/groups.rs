@@ -14,7 +14,7 @@ use tokio_postgres::Row;
 
 use crate::{
     DbError, Pool,
-    pipeline::{Param, Pipeline},
+    pipeline::{Param, Pipeline, params},
     registry::{Applied, Projection, Tx},
 };
 
@@ -68,22 +68,30 @@ const SCHEMA: &str = "
         last_seq             bigint NOT NULL
     );";
 
-/// A group as an event leaves it; `created_at` stays that of its creation.
+// A batch leaves each group written or deleted: one delete and one upsert for all of them.
+// List columns travel as JSON arrays, since `UNNEST` flattens an array of arrays.
 const UPSERT: &str = "
     INSERT INTO groups (group_id, name, description, external_name, extension, acl_admin,
                         acl_virtual_clusters, created_at, updated_at, last_seq)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)
+    SELECT t.group_id, t.name, t.description, t.external_name, t.extension, t.acl_admin,
+           ARRAY(SELECT jsonb_array_elements_text(t.virtual_clusters)), t.created_at,
+           t.updated_at, t.last_seq
+    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bool[],
+                $7::jsonb[], $8::timestamptz[], $9::timestamptz[], $10::int8[])
+         AS t(group_id, name, description, external_name, extension, acl_admin,
+              virtual_clusters, created_at, updated_at, last_seq)
     ON CONFLICT (group_id) DO UPDATE SET
         name = EXCLUDED.name, description = EXCLUDED.description,
         external_name = EXCLUDED.external_name, extension = EXCLUDED.extension,
         acl_admin = EXCLUDED.acl_admin, acl_virtual_clusters = EXCLUDED.acl_virtual_clusters,
-        created_at = CASE WHEN $10 THEN EXCLUDED.created_at ELSE groups.created_at END,
-        updated_at = EXCLUDED.updated_at, last_seq = EXCLUDED.last_seq";
+        created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
+        last_seq = EXCLUDED.last_seq";
 
-const EXISTING: &str = "
-    SELECT name, description, external_name, extension FROM groups WHERE group_id = $1 FOR UPDATE";
+const STORED: &str = "
+    SELECT group_id, name, description, external_name, extension, created_at FROM groups
+    WHERE group_id = ANY($1::text[]) FOR UPDATE";
 
-const DELETE: &str = "DELETE FROM groups WHERE group_id = $1";
+const DELETE: &str = "DELETE FROM groups WHERE group_id = ANY($1::text[])";
 
 impl Projection for GroupDirectory {
     fn name(&self) -> &'static str {
@@ -104,88 +112,170 @@ impl Projection for GroupDirectory {
         events: &'a [Applied],
     ) -> BoxFuture<'a, Result<(), tokio_postgres::Error>> {
         Box::pin(async move {
-            let mut pipeline = Pipeline::new(tx);
-            // Each group as this batch left it (`None`: deleted), so that an update of a
-            // group the batch already wrote needs no read.
-            let mut written = HashMap::new();
-            for applied in events {
-                apply_one(&mut pipeline, &mut written, applied).await?;
+            let events: Vec<(&Applied, &GroupEvent)> = events
+                .iter()
+                .filter_map(|applied| match &applied.event {
+                    Event::Group(event) => Some((applied, event)),
+                    _ => None,
+                })
+                .collect();
+            let mut groups = stored(tx, &events).await?;
+            for (applied, event) in events {
+                fold(&mut groups, applied, event);
             }
-            pipeline.run().await
+            write(tx, groups).await
         })
     }
 }
 
-/// Each event is one statement, sent with the batch's others in log order; an update is
-/// applied through [`events::group::GroupUpdated::apply_to`] as the aggregate does, to the
-/// row as this batch left it or else as read (after what the batch sent so far).
-async fn apply_one(
-    pipeline: &mut Pipeline<'_>,
-    written: &mut HashMap<String, Option<GroupCreated>>,
-    applied: &Applied,
-) -> Result<(), tokio_postgres::Error> {
-    let Event::Group(event) = &applied.event else {
-        return Ok(());
+/// A group as the batch leaves it.
+struct Written {
+    group: GroupCreated,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    last_seq: i64,
+}
+
+/// Each group the batch touches as it is before the batch (`None`: deleted or never
+/// created), read once for all the groups whose first event in the batch updates them.
+async fn stored<'a>(
+    tx: &Tx<'_>,
+    events: &[(&'a Applied, &GroupEvent)],
+) -> Result<HashMap<&'a str, Option<Written>>, tokio_postgres::Error> {
+    let mut groups = HashMap::new();
+    let mut read = Vec::new();
+    for (applied, event) in events {
+        let id = applied.envelope.aggregate_id.as_str();
+        if !groups.contains_key(id) {
+            groups.insert(id, None);
+            if matches!(event, GroupEvent::GroupUpdated(_)) {
+                read.push(id);
+            }
+        }
+    }
+    if read.is_empty() {
+        return Ok(groups);
+    }
+    let statement = tx.prepare_cached(STORED).await?;
+    for row in tx.query(&statement, &[&read]).await? {
+        let id: String = row.get(0);
+        let created_at = row.get(5);
+        if let Some(group) = groups.get_mut(id.as_str()) {
+            *group = Some(Written {
+                group: GroupCreated {
+                    name: row.get(1),
+                    description: row.get(2),
+                    external_name: row.get(3),
+                    extension: extension(row.get(4)),
+                },
+                created_at,
+                updated_at: created_at,
+                last_seq: 0,
+            });
+        }
+    }
+    Ok(groups)
+}
+
+/// One event on the groups as the batch left them so far; an update goes through
+/// [`events::group::GroupUpdated::apply_to`] as the aggregate does, and one of a group
+/// that does not exist changes nothing.
+fn fold(groups: &mut HashMap<&str, Option<Written>>, applied: &Applied, event: &GroupEvent) {
+    let at = applied.envelope.meta.occurred_at;
+    let seq = applied.seq as i64;
+    let Some(group) = groups.get_mut(applied.envelope.aggregate_id.as_str()) else {
+        return;
     };
-    let id = &applied.envelope.aggregate_id;
     match event {
         GroupEvent::GroupCreated(created) => {
-            written.insert(id.clone(), Some(created.clone()));
-            pipeline.push(UPSERT, upsert(applied, created, true)).await
+            *group = Some(Written {
+                group: created.clone(),
+                created_at: at,
+                updated_at: at,
+                last_seq: seq,
+            });
         }
         GroupEvent::GroupUpdated(changes) => {
-            let group = match written.get(id) {
-                Some(group) => group.clone(),
-                None => existing(pipeline, id).await?,
-            };
-            let Some(mut group) = group else {
-                return Ok(());
-            };
-            changes.apply_to(&mut group);
-            let params = upsert(applied, &group, false);
-            written.insert(id.clone(), Some(group));
-            pipeline.push(UPSERT, params).await
+            if let Some(written) = group {
+                changes.apply_to(&mut written.group);
+                written.updated_at = at;
+                written.last_seq = seq;
+            }
         }
-        GroupEvent::GroupDeleted(_) => {
-            written.insert(id.clone(), None);
-            pipeline.push(DELETE, vec![Box::new(id.clone())]).await
-        }
+        GroupEvent::GroupDeleted(_) => *group = None,
     }
 }
 
-/// The group as its row now is.
-async fn existing(
-    pipeline: &mut Pipeline<'_>,
-    id: &str,
-) -> Result<Option<GroupCreated>, tokio_postgres::Error> {
-    pipeline.flush().await?;
-    let tx = pipeline.tx();
-    let statement = tx.prepare_cached(EXISTING).await?;
-    Ok(tx
-        .query_opt(&statement, &[&id])
-        .await?
-        .map(|row| GroupCreated {
-            name: row.get(0),
-            description: row.get(1),
-            external_name: row.get(2),
-            extension: extension(row.get(3)),
-        }))
+/// The deletions first, so that a name a deleted group leaves is free for the upsert.
+async fn write(
+    tx: &Tx<'_>,
+    groups: HashMap<&str, Option<Written>>,
+) -> Result<(), tokio_postgres::Error> {
+    let mut deleted = Vec::new();
+    let mut rows: Rows = Rows::default();
+    for (id, group) in groups {
+        match group {
+            None => deleted.push(id),
+            // Read but untouched (an update of nothing).
+            Some(written) if written.last_seq == 0 => {}
+            Some(written) => rows.push(id, written),
+        }
+    }
+    let mut pipeline = Pipeline::new(tx);
+    if !deleted.is_empty() {
+        pipeline.push(DELETE, params![deleted]).await?;
+    }
+    if !rows.id.is_empty() {
+        pipeline.push(UPSERT, rows.params()).await?;
+    }
+    pipeline.run().await
 }
 
-/// The parameters of [`UPSERT`].
-fn upsert(applied: &Applied, group: &GroupCreated, created: bool) -> Vec<Param<'static>> {
-    vec![
-        Box::new(applied.envelope.aggregate_id.clone()),
-        Box::new(group.name.clone()),
-        Box::new(group.description.clone()),
-        Box::new(group.external_name.clone()),
-        Box::new(Value::Object(group.extension.clone())),
-        Box::new(acl_admin(&group.extension)),
-        Box::new(acl_virtual_clusters(&group.extension)),
-        Box::new(applied.envelope.meta.occurred_at),
-        Box::new(applied.seq as i64),
-        Box::new(created),
-    ]
+/// Rows to write, column by column, for `UNNEST`.
+#[derive(Default)]
+struct Rows<'a> {
+    id: Vec<&'a str>,
+    name: Vec<String>,
+    description: Vec<String>,
+    external_name: Vec<String>,
+    extension: Vec<Value>,
+    acl_admin: Vec<bool>,
+    virtual_clusters: Vec<Value>,
+    created_at: Vec<DateTime<Utc>>,
+    updated_at: Vec<DateTime<Utc>>,
+    last_seq: Vec<i64>,
+}
+
+impl<'a> Rows<'a> {
+    fn push(&mut self, id: &'a str, written: Written) {
+        let group = written.group;
+        self.id.push(id);
+        self.acl_admin.push(acl_admin(&group.extension));
+        self.virtual_clusters
+            .push(Value::from(acl_virtual_clusters(&group.extension)));
+        self.name.push(group.name);
+        self.description.push(group.description);
+        self.external_name.push(group.external_name);
+        self.extension.push(Value::Object(group.extension));
+        self.created_at.push(written.created_at);
+        self.updated_at.push(written.updated_at);
+        self.last_seq.push(written.last_seq);
+    }
+
+    fn params(self) -> Vec<Param<'a>> {
+        params![
+            self.id,
+            self.name,
+            self.description,
+            self.external_name,
+            self.extension,
+            self.acl_admin,
+            self.virtual_clusters,
+            self.created_at,
+            self.updated_at,
+            self.last_seq,
+        ]
+    }
 }
 
 const SELECT: &str = "SELECT name, description, external_name, extension, acl_admin,

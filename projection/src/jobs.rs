@@ -6,12 +6,12 @@
 //! aggregate uses, so the list says exactly what the command side decides on. A deleted
 //! job has no row.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use events::{
     DomainEvent, Event, JobEvent,
-    job::{Endpoint, JobStatus, Progress},
+    job::{Endpoint, JobLaunched, JobStatus, Progress},
 };
 use futures::future::BoxFuture;
 use tokio_postgres::Row;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     DbError, Pool,
-    pipeline::{Param, Pipeline},
+    pipeline::{Param, Pipeline, params},
     registry::{Applied, Projection, Tx},
 };
 
@@ -86,20 +86,34 @@ const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, started_at);
     CREATE INDEX IF NOT EXISTS jobs_course ON jobs (course_id);";
 
+// A batch's launches, deletions and progress each go in one statement: the deletions
+// first, then the launches (so a job deleted and launched again in one batch is the new
+// one), then each moved job's progress as the batch leaves it. List columns travel as JSON
+// arrays, since `UNNEST` flattens an array of arrays.
 const INSERT: &str = "
     INSERT INTO jobs (id, course_id, owner, name, introduction, level, image, gpu, datasets,
                       status, reason, last_error, endpoints, started_at, last_seq)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', '', '[]'::jsonb, $11, $12)
+    SELECT t.id, t.course_id, t.owner, t.name, t.introduction, t.level, t.image, t.gpu,
+           ARRAY(SELECT jsonb_array_elements_text(t.datasets)), $10, '', '', '[]'::jsonb,
+           t.started_at, t.last_seq
+    FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                $7::text[], $8::int4[], $9::jsonb[], $11::timestamptz[], $12::int8[])
+         AS t(id, course_id, owner, name, introduction, level, image, gpu, datasets,
+              started_at, last_seq)
     ON CONFLICT (id) DO NOTHING";
 
-const PROGRESS: &str =
-    "SELECT status, reason, last_error, endpoints FROM jobs WHERE id = $1 FOR UPDATE";
+const PROGRESS: &str = "
+    SELECT id, status, reason, last_error, endpoints FROM jobs WHERE id = ANY($1::uuid[])
+    FOR UPDATE";
 
 const UPDATE: &str = "
-    UPDATE jobs SET status = $2, reason = $3, last_error = $4, endpoints = $5, last_seq = $6
-    WHERE id = $1";
+    UPDATE jobs SET status = t.status, reason = t.reason, last_error = t.last_error,
+                    endpoints = t.endpoints, last_seq = t.last_seq
+    FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::int8[])
+         AS t(id, status, reason, last_error, endpoints, last_seq)
+    WHERE jobs.id = t.id";
 
-const DELETE: &str = "DELETE FROM jobs WHERE id = $1";
+const DELETE: &str = "DELETE FROM jobs WHERE id = ANY($1::uuid[])";
 
 impl Projection for JobList {
     fn name(&self) -> &'static str {
@@ -120,28 +134,24 @@ impl Projection for JobList {
         events: &'a [Applied],
     ) -> BoxFuture<'a, Result<(), tokio_postgres::Error>> {
         Box::pin(async move {
-            let mut pipeline = Pipeline::new(tx);
-            let mut batch = Batch::default();
-            for applied in events {
-                apply_one(&mut pipeline, &mut batch, applied).await?;
+            // A job id that is not a UUID cannot come from the door and has no row.
+            let events: Vec<(Uuid, &Applied, &JobEvent)> = events
+                .iter()
+                .filter_map(|applied| match &applied.event {
+                    Event::Job(event) => Uuid::parse_str(&applied.envelope.aggregate_id)
+                        .ok()
+                        .map(|id| (id, applied, event)),
+                    _ => None,
+                })
+                .collect();
+            let mut batch = Batch {
+                progress: stored(tx, &events).await?,
+                ..Batch::default()
+            };
+            for (id, applied, event) in events {
+                batch.fold(id, applied, event);
             }
-            // One update per job whose progress moved, after its insert.
-            for (id, seq) in batch.moved {
-                if let Some(Some(progress)) = batch.progress.get(&id) {
-                    let endpoints = serde_json::to_value(&progress.endpoints)
-                        .unwrap_or(serde_json::Value::Null);
-                    let params: Vec<Param> = vec![
-                        Box::new(id),
-                        Box::new(progress.status.as_str()),
-                        Box::new(progress.reason.clone()),
-                        Box::new(progress.last_error.clone()),
-                        Box::new(endpoints),
-                        Box::new(seq),
-                    ];
-                    pipeline.push(UPDATE, params).await?;
-                }
-            }
-            pipeline.run().await
+            batch.write(tx).await
         })
     }
 }
@@ -152,86 +162,180 @@ fn gpu(gpu: u32) -> i32 {
 
 /// What a batch did to the jobs it touched.
 #[derive(Default)]
-struct Batch {
-    /// Each job's progress as the batch left it (`None`: no row), so that the progress of
-    /// a job the batch already holds needs no read.
+struct Batch<'a> {
+    /// Each job's progress as the batch left it (`None`: no row).
     progress: HashMap<Uuid, Option<Progress>>,
-    /// Jobs whose progress moved, with the sequence of the last event that moved it: one
-    /// update each at the batch's end.
+    /// Jobs whose progress moved, with the sequence of the last event that moved it.
     moved: HashMap<Uuid, i64>,
+    /// Launches, by job, with their time and sequence (the last one of a job).
+    launched: HashMap<Uuid, (&'a Applied, &'a JobLaunched)>,
+    deleted: Vec<Uuid>,
 }
 
-/// A launch is an insert and a deletion a delete, sent with the batch's others in log
-/// order; progress is folded onto the job as this batch left it, or else as its row is
-/// (read after what the batch sent so far), and written once at the batch's end.
-async fn apply_one(
-    pipeline: &mut Pipeline<'_>,
-    batch: &mut Batch,
-    applied: &Applied,
-) -> Result<(), tokio_postgres::Error> {
-    let Event::Job(event) = &applied.event else {
-        return Ok(());
-    };
-    // A job id that is not a UUID cannot come from the door and has no row.
-    let Ok(id) = Uuid::parse_str(&applied.envelope.aggregate_id) else {
-        return Ok(());
-    };
-    let seq = applied.seq as i64;
-    match event {
-        JobEvent::JobLaunched(l) => {
-            batch.progress.insert(id, Some(Progress::default()));
-            let params: Vec<Param> = vec![
-                Box::new(id),
-                Box::new(l.course_id.clone()),
-                Box::new(l.owner.clone()),
-                Box::new(l.name.clone()),
-                Box::new(l.introduction.clone()),
-                Box::new(l.level.clone()),
-                Box::new(l.image.clone()),
-                Box::new(gpu(l.gpu)),
-                Box::new(l.datasets.clone()),
-                Box::new(JobStatus::Created.as_str()),
-                Box::new(applied.envelope.meta.occurred_at),
-                Box::new(seq),
-            ];
-            pipeline.push(INSERT, params).await
+/// The progress of each job whose first event in the batch moves it, as its row is before
+/// the batch: one read for all of them.
+async fn stored(
+    tx: &Tx<'_>,
+    events: &[(Uuid, &Applied, &JobEvent)],
+) -> Result<HashMap<Uuid, Option<Progress>>, tokio_postgres::Error> {
+    let mut progress = HashMap::new();
+    let mut seen = HashSet::new();
+    let mut read = Vec::new();
+    for (id, _, event) in events {
+        let moves = !matches!(event, JobEvent::JobLaunched(_) | JobEvent::JobDeleted(_));
+        if seen.insert(*id) && moves {
+            read.push(*id);
+            progress.insert(*id, None);
         }
-        JobEvent::JobDeleted(_) => {
-            batch.progress.insert(id, None);
-            batch.moved.remove(&id);
-            pipeline.push(DELETE, vec![Box::new(id)]).await
+    }
+    if read.is_empty() {
+        return Ok(progress);
+    }
+    let statement = tx.prepare_cached(PROGRESS).await?;
+    for row in tx.query(&statement, &[&read]).await? {
+        progress.insert(
+            row.get(0),
+            Some(Progress {
+                status: JobStatus::parse(row.get(1)),
+                reason: row.get(2),
+                last_error: row.get(3),
+                endpoints: serde_json::from_value(row.get(4)).unwrap_or_default(),
+            }),
+        );
+    }
+    Ok(progress)
+}
+
+impl<'a> Batch<'a> {
+    /// One event on the jobs as the batch left them so far.
+    fn fold(&mut self, id: Uuid, applied: &'a Applied, event: &'a JobEvent) {
+        match event {
+            JobEvent::JobLaunched(launched) => {
+                self.progress.insert(id, Some(Progress::default()));
+                self.launched.insert(id, (applied, launched));
+            }
+            JobEvent::JobDeleted(_) => {
+                self.progress.insert(id, None);
+                self.moved.remove(&id);
+                self.launched.remove(&id);
+                self.deleted.push(id);
+            }
+            other => {
+                if let Some(Some(progress)) = self.progress.get_mut(&id) {
+                    progress.apply(other);
+                    self.moved.insert(id, applied.seq as i64);
+                }
+            }
         }
-        other => {
-            let progress = match batch.progress.get(&id) {
-                Some(progress) => progress.clone(),
-                None => existing(pipeline, id).await?,
-            };
-            let Some(mut progress) = progress else {
-                batch.progress.insert(id, None);
-                return Ok(());
-            };
-            progress.apply(other);
-            batch.progress.insert(id, Some(progress));
-            batch.moved.insert(id, seq);
-            Ok(())
+    }
+
+    async fn write(self, tx: &Tx<'_>) -> Result<(), tokio_postgres::Error> {
+        let mut pipeline = Pipeline::new(tx);
+        if !self.deleted.is_empty() {
+            pipeline.push(DELETE, params![self.deleted]).await?;
         }
+        if !self.launched.is_empty() {
+            let mut launches = Launches::default();
+            for (id, (applied, launched)) in self.launched {
+                launches.push(id, applied, launched);
+            }
+            pipeline.push(INSERT, launches.params()).await?;
+        }
+        let mut moves = Moves::default();
+        for (id, seq) in self.moved {
+            if let Some(Some(progress)) = self.progress.get(&id) {
+                moves.push(id, seq, progress);
+            }
+        }
+        if !moves.id.is_empty() {
+            pipeline.push(UPDATE, moves.params()).await?;
+        }
+        pipeline.run().await
     }
 }
 
-/// The job's progress as its row now is.
-async fn existing(
-    pipeline: &mut Pipeline<'_>,
-    id: Uuid,
-) -> Result<Option<Progress>, tokio_postgres::Error> {
-    pipeline.flush().await?;
-    let tx = pipeline.tx();
-    let statement = tx.prepare_cached(PROGRESS).await?;
-    Ok(tx.query_opt(&statement, &[&id]).await?.map(|row| Progress {
-        status: JobStatus::parse(row.get(0)),
-        reason: row.get(1),
-        last_error: row.get(2),
-        endpoints: serde_json::from_value(row.get(3)).unwrap_or_default(),
-    }))
+/// Launches to insert, column by column, for `UNNEST`.
+#[derive(Default)]
+struct Launches {
+    id: Vec<Uuid>,
+    course_id: Vec<String>,
+    owner: Vec<String>,
+    name: Vec<String>,
+    introduction: Vec<String>,
+    level: Vec<String>,
+    image: Vec<String>,
+    gpu: Vec<i32>,
+    datasets: Vec<serde_json::Value>,
+    started_at: Vec<DateTime<Utc>>,
+    last_seq: Vec<i64>,
+}
+
+impl Launches {
+    fn push(&mut self, id: Uuid, applied: &Applied, launched: &JobLaunched) {
+        self.id.push(id);
+        self.course_id.push(launched.course_id.clone());
+        self.owner.push(launched.owner.clone());
+        self.name.push(launched.name.clone());
+        self.introduction.push(launched.introduction.clone());
+        self.level.push(launched.level.clone());
+        self.image.push(launched.image.clone());
+        self.gpu.push(gpu(launched.gpu));
+        self.datasets
+            .push(serde_json::Value::from(launched.datasets.clone()));
+        self.started_at.push(applied.envelope.meta.occurred_at);
+        self.last_seq.push(applied.seq as i64);
+    }
+
+    fn params(self) -> Vec<Param<'static>> {
+        params![
+            self.id,
+            self.course_id,
+            self.owner,
+            self.name,
+            self.introduction,
+            self.level,
+            self.image,
+            self.gpu,
+            self.datasets,
+            JobStatus::Created.as_str(),
+            self.started_at,
+            self.last_seq,
+        ]
+    }
+}
+
+/// Progress to write, column by column, for `UNNEST`.
+#[derive(Default)]
+struct Moves<'a> {
+    id: Vec<Uuid>,
+    status: Vec<&'static str>,
+    reason: Vec<&'a str>,
+    last_error: Vec<&'a str>,
+    endpoints: Vec<serde_json::Value>,
+    last_seq: Vec<i64>,
+}
+
+impl<'a> Moves<'a> {
+    fn push(&mut self, id: Uuid, seq: i64, progress: &'a Progress) {
+        self.id.push(id);
+        self.status.push(progress.status.as_str());
+        self.reason.push(&progress.reason);
+        self.last_error.push(&progress.last_error);
+        self.endpoints
+            .push(serde_json::to_value(&progress.endpoints).unwrap_or(serde_json::Value::Null));
+        self.last_seq.push(seq);
+    }
+
+    fn params(self) -> Vec<Param<'a>> {
+        params![
+            self.id,
+            self.status,
+            self.reason,
+            self.last_error,
+            self.endpoints,
+            self.last_seq,
+        ]
+    }
 }
 
 const SELECT: &str = "SELECT id, course_id, owner, name, introduction, level, image, gpu, datasets,

@@ -19,6 +19,8 @@
 //!   savepoints, as the projector does; a refused event is parked again under the
 //!   projection's name when rebuilding (the live run parked it too), and only logged when
 //!   auditing, which writes nothing but its scratch schema.
+//! - Scratch tables fill `UNLOGGED` and are made logged before a swap: a crash loses only
+//!   what the next replay would drop anyway, and the rows skip the write-ahead log.
 //! - An event this build does not know stops the replay ([`ReplayError::Halted`]): tables
 //!   that stop before it must not replace ones that may have gone past it.
 
@@ -122,6 +124,8 @@ pub struct Scratch {
     /// Events written so far, and at how many the tables' statistics are refreshed next.
     written: u64,
     analyze_at: u64,
+    /// The secondary indexes, dropped while the tables fill and built again before a swap.
+    deferred: Vec<String>,
 }
 
 /// Events written before a scratch's statistics are first refreshed; then at each doubling.
@@ -138,7 +142,7 @@ impl Scratch {
     ) -> Result<Self, ReplayError> {
         let mut schema = format!("{}_{purpose}_{}", source.db.schema(), projection.name());
         schema.truncate(63);
-        let scratch = Self {
+        let mut scratch = Self {
             filter: subject_filter(&source.instance, projection.as_ref()),
             source: source.clone(),
             projection,
@@ -147,6 +151,7 @@ impl Scratch {
             park,
             written: 0,
             analyze_at: FIRST_ANALYZE,
+            deferred: Vec::new(),
         };
         let mut client = scratch.source.db.pool.get().await?;
         let tx = client.transaction().await?;
@@ -157,8 +162,55 @@ impl Scratch {
         .await?;
         scratch.search_path(&tx).await?;
         tx.batch_execute(scratch.projection.schema()).await?;
+        scratch.persistence(&tx, "UNLOGGED").await?;
+        scratch.deferred = scratch.defer_indexes(&tx).await?;
         tx.commit().await?;
         Ok(scratch)
+    }
+
+    /// Drops the indexes that no rule needs (not unique, backing no constraint) and answers
+    /// the statements that create them again: one index built over full tables costs a
+    /// fraction of keeping it up to date row by row, and no write of a replay reads by one.
+    async fn defer_indexes(&self, tx: &Tx<'_>) -> Result<Vec<String>, ReplayError> {
+        let rows = tx
+            .query(
+                "SELECT i.indexname::text, i.indexdef FROM pg_indexes i
+                 JOIN pg_namespace n ON n.nspname = i.schemaname
+                 JOIN pg_class c ON c.relname = i.indexname AND c.relnamespace = n.oid
+                 JOIN pg_index x ON x.indexrelid = c.oid
+                 WHERE i.schemaname = $1 AND NOT x.indisunique
+                   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.oid)",
+                &[&self.schema],
+            )
+            .await?;
+        let mut deferred = Vec::with_capacity(rows.len());
+        for row in rows {
+            let name: String = row.get(0);
+            tx.batch_execute(&format!(
+                "DROP INDEX {}.{}",
+                quoted(&self.schema),
+                quoted(&name)
+            ))
+            .await?;
+            deferred.push(row.get(1));
+        }
+        Ok(deferred)
+    }
+
+    /// Sets every scratch table `UNLOGGED` or `LOGGED`. A scratch table fills unlogged:
+    /// the write-ahead log is half of what PostgreSQL does per row, and a crash losing a
+    /// scratch table loses nothing (the next replay starts afresh anyway). It is made
+    /// logged, one rewrite per table, before it replaces a live one.
+    async fn persistence(&self, tx: &Tx<'_>, persistence: &str) -> Result<(), ReplayError> {
+        for table in self.tables(tx).await? {
+            tx.batch_execute(&format!(
+                "ALTER TABLE {}.{} SET {persistence}",
+                quoted(&self.schema),
+                quoted(&table)
+            ))
+            .await?;
+        }
+        Ok(())
     }
 
     pub fn projection(&self) -> &dyn Projection {
@@ -227,6 +279,15 @@ impl Scratch {
             self.replay_until(live, progress).await?;
         }
         let mut client = self.source.db.pool.get().await?;
+        if then == Settle::Swap {
+            // Before the lock, so that the live projector does not wait for the rewrite.
+            let tx = client.transaction().await?;
+            self.persistence(&tx, "LOGGED").await?;
+            for index in &self.deferred {
+                tx.batch_execute(index).await?;
+            }
+            tx.commit().await?;
+        }
         let tx = client.transaction().await?;
         let live = tx
             .query_opt(
@@ -377,8 +438,11 @@ impl Scratch {
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<(), ReplayError> {
         let mut done = false;
+        // One buffer for every batch: a batch of events is large, and allocating one afresh
+        // each time makes the allocator gather up its small free blocks each time.
+        let mut events = Vec::with_capacity(BATCH);
         while !done {
-            let mut events = Vec::with_capacity(BATCH);
+            events.clear();
             let mut unreadable = Vec::new();
             let mut reached = self.applied;
             let mut next = incoming.receiver.recv().await;

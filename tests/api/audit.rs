@@ -412,6 +412,18 @@ async fn an_aggregate_shows_its_state_as_of_a_past_moment() {
     }
 }
 
+/// The indexes of the tables in `schema`, by name.
+async fn index_names(client: &tokio_postgres::Client, schema: &str) -> Vec<String> {
+    let rows = client
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE schemaname = $1 ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rebuild_runs_while_queries_and_writes_go_on() {
     let app = spawn_gantry().await;
@@ -475,6 +487,8 @@ async fn a_rebuild_runs_while_queries_and_writes_go_on() {
         (400, &json!("BadRequest")),
         "{answer}"
     );
+
+    let before = index_names(&holder, &app.settings.instance).await;
 
     // An empty body rebuilds all.
     let (status, answer) = app
@@ -559,6 +573,23 @@ async fn a_rebuild_runs_while_queries_and_writes_go_on() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
+    // The swapped-in tables (filled unlogged) survive a crash of the database like the rest.
+    let unlogged: Vec<String> = client
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relpersistence <> 'p'",
+            &[&app.settings.instance],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(unlogged.is_empty(), "unlogged after the swap: {unlogged:?}");
+    // And with every index they had (those not needed while filling are built at the end).
+    let after = index_names(&client, &app.settings.instance).await;
+    assert_eq!(after, before);
+    assert!(after.iter().any(|i| i == "course_owner"), "{after:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
