@@ -88,7 +88,8 @@ const UPSERT: &str = "
         last_seq = EXCLUDED.last_seq";
 
 const STORED: &str = "
-    SELECT group_id, name, description, external_name, extension, created_at FROM groups
+    SELECT group_id, name, description, external_name, extension, created_at, updated_at,
+           last_seq FROM groups
     WHERE group_id = ANY($1::text[]) FOR UPDATE";
 
 const DELETE: &str = "DELETE FROM groups WHERE group_id = ANY($1::text[])";
@@ -159,7 +160,6 @@ async fn stored<'a>(
     let statement = tx.prepare_cached(STORED).await?;
     for row in tx.query(&statement, &[&read]).await? {
         let id: String = row.get(0);
-        let created_at = row.get(5);
         if let Some(group) = groups.get_mut(id.as_str()) {
             *group = Some(Written {
                 group: GroupCreated {
@@ -168,9 +168,9 @@ async fn stored<'a>(
                     external_name: row.get(3),
                     extension: extension(row.get(4)),
                 },
-                created_at,
-                updated_at: created_at,
-                last_seq: 0,
+                created_at: row.get(5),
+                updated_at: row.get(6),
+                last_seq: row.get(7),
             });
         }
     }
@@ -216,8 +216,6 @@ async fn write(
     for (id, group) in groups {
         match group {
             None => deleted.push(id),
-            // Read but untouched (an update of nothing).
-            Some(written) if written.last_seq == 0 => {}
             Some(written) => rows.push(id, written),
         }
     }

@@ -6,7 +6,7 @@
 //! aggregate uses, so the list says exactly what the command side decides on. A deleted
 //! job has no row.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use events::{
@@ -172,20 +172,21 @@ struct Batch<'a> {
     deleted: Vec<Uuid>,
 }
 
-/// The progress of each job whose first event in the batch moves it, as its row is before
-/// the batch: one read for all of them.
+/// Each job the batch touches as it is before the batch (`None`: no row), read once for
+/// all the jobs whose first event in the batch moves them; a launch or a deletion first
+/// sets the job itself.
 async fn stored(
     tx: &Tx<'_>,
     events: &[(Uuid, &Applied, &JobEvent)],
 ) -> Result<HashMap<Uuid, Option<Progress>>, tokio_postgres::Error> {
     let mut progress = HashMap::new();
-    let mut seen = HashSet::new();
     let mut read = Vec::new();
     for (id, _, event) in events {
-        let moves = !matches!(event, JobEvent::JobLaunched(_) | JobEvent::JobDeleted(_));
-        if seen.insert(*id) && moves {
-            read.push(*id);
+        if !progress.contains_key(id) {
             progress.insert(*id, None);
+            if !matches!(event, JobEvent::JobLaunched(_) | JobEvent::JobDeleted(_)) {
+                read.push(*id);
+            }
         }
     }
     if read.is_empty() {

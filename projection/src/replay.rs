@@ -174,11 +174,10 @@ impl Scratch {
     async fn defer_indexes(&self, tx: &Tx<'_>) -> Result<Vec<String>, ReplayError> {
         let rows = tx
             .query(
-                "SELECT i.indexname::text, i.indexdef FROM pg_indexes i
-                 JOIN pg_namespace n ON n.nspname = i.schemaname
-                 JOIN pg_class c ON c.relname = i.indexname AND c.relnamespace = n.oid
-                 JOIN pg_index x ON x.indexrelid = c.oid
-                 WHERE i.schemaname = $1 AND NOT x.indisunique
+                "SELECT c.relname::text, pg_get_indexdef(c.oid) FROM pg_index x
+                 JOIN pg_class c ON c.oid = x.indexrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = $1 AND NOT x.indisunique
                    AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = c.oid)",
                 &[&self.schema],
             )
